@@ -1,0 +1,167 @@
+"""Play greedy episodes and summarise the scores.
+
+``evaluate(policy, "vizdoom:simpler_basic", episodes=50, seed=0)`` works with a trained network,
+a :class:`rlkit.agents.common.TrainResult`, or any function from one observation to an action
+(the random baseline is ``random_policy(env)``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+Policy = Callable[[np.ndarray], int]
+# Doom game variables summarised per episode when the env reports them in ``info``.
+_DOOM_KEYS = ("kills", "health", "ammo")
+
+
+@dataclass
+class EvalResult:
+    """Scores of a set of evaluation episodes.
+
+    :param scores: undiscounted return of each episode.
+    :param lengths: length of each episode in env steps.
+    :param extras: per-episode end-of-episode game variables (Doom: kills, health, ammo).
+    :param frames: colour frames of the first episode(s), when recorded.
+    """
+
+    scores: list[float]
+    lengths: list[int]
+    extras: dict[str, list[float]] = field(default_factory=dict)
+    frames: list[np.ndarray] = field(default_factory=list, repr=False)
+
+    @property
+    def mean(self) -> float:
+        return float(np.mean(self.scores))
+
+    @property
+    def std(self) -> float:
+        return float(np.std(self.scores))
+
+    def stats(self) -> dict[str, float]:
+        """Mean, std, min, max of the scores, mean episode length, and means of game variables."""
+        s = np.asarray(self.scores, dtype=np.float64)
+        out = {
+            "episodes": len(s),
+            "mean": float(s.mean()),
+            "std": float(s.std()),
+            "min": float(s.min()),
+            "max": float(s.max()),
+            "median": float(np.median(s)),
+            "mean_length": float(np.mean(self.lengths)),
+        }
+        for key, values in self.extras.items():
+            out[f"mean_{key}"] = float(np.mean(values))
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d.pop("frames")
+        d["stats"] = self.stats()
+        return d
+
+
+def greedy_policy(model: torch.nn.Module, device: str | torch.device | None = None) -> Policy:
+    """Wrap a Q-network (or actor-critic) as obs → argmax action, batch of one, no gradients."""
+    if device is None:
+        device = next(model.parameters()).device
+
+    def act(obs: np.ndarray) -> int:
+        with torch.inference_mode():
+            x = torch.from_numpy(np.asarray(obs)[None]).to(device)
+            out = model(x)
+            logits = out[0] if isinstance(out, tuple) else out
+            return int(logits.argmax(dim=1).item())
+
+    return act
+
+
+def random_policy(env: gym.Env, seed: int | None = None) -> Policy:
+    """Uniform random actions — the baseline every trained agent is compared with."""
+    space = env.action_space
+    rng = np.random.default_rng(seed)
+    n = int(space.n)
+
+    def act(obs: np.ndarray) -> int:
+        return int(rng.integers(n))
+
+    return act
+
+
+def as_policy(policy: Any) -> Policy:
+    if isinstance(policy, torch.nn.Module):
+        return greedy_policy(policy)
+    if hasattr(policy, "model") and isinstance(policy.model, torch.nn.Module):
+        return greedy_policy(policy.model)
+    if callable(policy):
+        return policy
+    raise TypeError(
+        f"policy must be a torch module, a TrainResult or a function obs -> action, "
+        f"got {type(policy).__name__}"
+    )
+
+
+def evaluate(
+    policy: Any,
+    env: str | gym.Env,
+    episodes: int = 10,
+    seed: int | None = 0,
+    env_kwargs: dict[str, Any] | None = None,
+    record_frames: int = 0,
+    max_steps: int = 100_000,
+) -> EvalResult:
+    """Play ``episodes`` episodes with ``policy`` and return their scores.
+
+    :param policy: an ``nn.Module`` (greedy), a ``TrainResult``, or a function obs → action.
+    :param env: an env id for :func:`rlkit.envs.make_env`, or an env to reuse (not closed).
+    :param episodes: number of episodes (≥ 1).
+    :param seed: episode ``i`` is reset with ``seed + i`` so the same seed replays the same
+        episode starts; ``None`` leaves the env's randomness running.
+    :param env_kwargs: arguments for ``make_env`` when ``env`` is an id.
+    :param record_frames: keep the colour frames (``render()``) of this many first episodes;
+        the env must have ``render_mode="rgb_array"``.
+    :param max_steps: safety cap on the steps of one episode.
+    """
+    if not isinstance(episodes, int) or episodes < 1:
+        raise ValueError(f"episodes must be an integer ≥ 1, got {episodes!r}")
+    act = as_policy(policy)
+    owned = isinstance(env, str)
+    if owned:
+        from rlkit.envs import make_env
+
+        kwargs = dict(env_kwargs or {})
+        if record_frames:
+            kwargs.setdefault("render_mode", "rgb_array")
+        env = make_env(env, **kwargs)
+    scores: list[float] = []
+    lengths: list[int] = []
+    extras: dict[str, list[float]] = {}
+    frames: list[np.ndarray] = []
+    try:
+        for i in range(episodes):
+            obs, info = env.reset(seed=None if seed is None else seed + i)
+            total, n, done = 0.0, 0, False
+            recording = i < record_frames
+            if recording:
+                frames.append(env.render())
+            while not done and n < max_steps:
+                obs, reward, terminated, truncated, info = env.step(act(obs))
+                total += float(reward)
+                n += 1
+                done = terminated or truncated
+                if recording:
+                    frames.append(env.render())
+            scores.append(total)
+            lengths.append(n)
+            for key in _DOOM_KEYS:
+                if key in info:
+                    extras.setdefault(key, []).append(float(info[key]))
+    finally:
+        if owned:
+            env.close()
+    return EvalResult(scores=scores, lengths=lengths, extras=extras, frames=frames)
