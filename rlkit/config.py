@@ -81,9 +81,9 @@ class DQNConfig:
     reward_scale: float = 1.0
     """Rewards are multiplied by this before learning (Doom scores are in the hundreds)."""
     net: str = "small"
-    """Image trunk: ``small`` (fast on a CPU) or ``nature`` (Mnih et al. 2015, for 84×84)."""
-    hidden: int = 128
-    """Width of the hidden layer(s) of the head."""
+    """Image trunk: ``fast`` or ``small`` (CPU-sized) or ``nature`` (Mnih et al. 2015, 84×84)."""
+    hidden: int | None = None
+    """Width of the hidden layer(s); ``None``: the image preset's own, or 128 for an MLP."""
     eval_interval: int = 2_000
     """Env steps between greedy evaluations during training; 0 disables them."""
     eval_episodes: int = 10
@@ -134,7 +134,6 @@ def _validate(c: DQNConfig) -> None:
         "train_freq",
         "gradient_steps",
         "target_update_interval",
-        "hidden",
         "eval_episodes",
         "log_interval",
     ):
@@ -184,7 +183,13 @@ def _validate(c: DQNConfig) -> None:
     )
     _check(c.optimizer in OPTIMIZERS, "optimizer", c.optimizer, ", ".join(OPTIMIZERS))
     _check(c.loss in LOSSES, "loss", c.loss, ", ".join(LOSSES))
-    _check(c.net in ("small", "nature"), "net", c.net, "small, nature")
+    _check(c.net in ("fast", "small", "nature"), "net", c.net, "fast, small, nature")
+    _check(
+        c.hidden is None or (_is_int(c.hidden) and c.hidden >= 1),
+        "hidden",
+        c.hidden,
+        "an integer ≥ 1 or None",
+    )
     _check(
         c.vector_backend in VECTOR_BACKENDS,
         "vector_backend",

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import tempfile
 import weakref
 from typing import Any
 
@@ -149,6 +150,8 @@ class ViZDoomEnv(gym.Env):
         game = vzd.DoomGame()
         game.load_config(os.path.join(scenarios_dir(), scenario + ".cfg"))
         game.set_doom_scenario_path(os.path.join(scenarios_dir(), scenario + ".wad"))
+        # The engine writes its settings file into the working directory unless told otherwise.
+        game.set_doom_config_path(os.path.join(tempfile.gettempdir(), "rlkit_vizdoom.ini"))
         game.set_window_visible(False)
         game.set_mode(vzd.Mode.PLAYER)
         game.set_screen_resolution(getattr(vzd.ScreenResolution, f"RES_{screen[1]}X{screen[0]}"))

@@ -129,7 +129,14 @@ def env_spec(env: gym.Env, env_id: str, env_kwargs: dict[str, Any] | None = None
     act_space = getattr(env, "single_action_space", env.action_space)
     if not isinstance(act_space, gym.spaces.Discrete):
         raise ValueError(f"rlkit's agents need a Discrete action space, {env_id} has {act_space}")
-    names = getattr(env.unwrapped, "action_names", None) if hasattr(env, "unwrapped") else None
+    names = None
+    if hasattr(env, "get_attr"):  # a vector env: ask the first sub-env
+        try:
+            names = env.get_attr("action_names")[0]
+        except (AttributeError, RuntimeError):
+            names = None
+    elif hasattr(env, "unwrapped"):
+        names = getattr(env.unwrapped, "action_names", None)
     if names is None:
         names = _action_names(env, int(act_space.n))
     return EnvSpec(

@@ -81,11 +81,23 @@ def greedy_policy(model: torch.nn.Module, device: str | torch.device | None = No
     return act
 
 
-def random_policy(env: gym.Env, seed: int | None = None) -> Policy:
-    """Uniform random actions — the baseline every trained agent is compared with."""
-    space = env.action_space
+def random_policy(env: gym.Env | str | int, seed: int | None = None) -> Policy:
+    """Uniform random actions — the baseline every trained agent is compared with.
+
+    :param env: an env, an env id, or the number of discrete actions.
+    :param seed: seed of the policy's own random generator.
+    """
+    if isinstance(env, str):
+        from rlkit.envs import make_env
+
+        probe = make_env(env)
+        n = int(probe.action_space.n)
+        probe.close()
+    elif isinstance(env, int):
+        n = env
+    else:
+        n = int(env.action_space.n)
     rng = np.random.default_rng(seed)
-    n = int(space.n)
 
     def act(obs: np.ndarray) -> int:
         return int(rng.integers(n))

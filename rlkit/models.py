@@ -60,6 +60,9 @@ __all__ = [
 #: ViZDoom resolution). ``"nature"`` is the DQN network of Mnih et al. (2015), meant for 84x84.
 IMAGE_PRESETS: dict[str, dict[str, Any]] = {
     "small": {"channels": (8, 16, 16), "kernels": (3, 3, 3), "strides": (2, 2, 1), "hidden": 32},
+    # Two convs with large strides: ~40% cheaper per update than "small" on a CPU at 30x45,
+    # where per-layer overhead, not arithmetic, dominates (measured with prof in notebook 03).
+    "fast": {"channels": (8, 16), "kernels": (5, 3), "strides": (3, 2), "hidden": 32},
     "nature": {"channels": (32, 64, 64), "kernels": (8, 4, 3), "strides": (4, 2, 1), "hidden": 512},
 }
 

@@ -45,12 +45,12 @@ def test_every_field_has_a_docstring():
 
 
 def test_unknown_preset_lists_valid_names():
-    with pytest.raises(ConfigError, match="unknown preset 'doom'.*valid: .*vizdoom_basic"):
+    with pytest.raises(ConfigError, match=r"unknown preset 'doom'.*valid: .*vizdoom_basic"):
         preset("doom")
 
 
 def test_unknown_field_lists_valid_fields():
-    with pytest.raises(ConfigError, match="unknown config field.*learning_rate.*valid: .*lr"):
+    with pytest.raises(ConfigError, match=r"unknown config field.*learning_rate.*valid: .*lr"):
         preset("cartpole", learning_rate=1e-3)
 
 

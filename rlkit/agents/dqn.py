@@ -29,10 +29,11 @@ def build_q_network(config: DQNConfig, obs_shape: Sequence[int], n_actions: int)
     from rlkit.models import build_q_network as build
 
     if len(obs_shape) == 3:
-        return build(obs_shape, n_actions, dueling=config.dueling, preset=config.net,
-                     hidden=config.hidden)
-    return build(obs_shape, n_actions, dueling=config.dueling,
-                 hidden=(config.hidden, config.hidden))
+        return build(
+            obs_shape, n_actions, dueling=config.dueling, preset=config.net, hidden=config.hidden
+        )
+    width = config.hidden or 128
+    return build(obs_shape, n_actions, dueling=config.dueling, hidden=(width, width))
 
 
 def epsilon_at(config: DQNConfig, step: int) -> float:
@@ -43,10 +44,12 @@ def epsilon_at(config: DQNConfig, step: int) -> float:
 
 
 def make_optimizer(config: DQNConfig, params) -> torch.optim.Optimizer:
+    # The fused kernels update all parameters in one call: ~0.5 ms less per update on a CPU
+    # for a small net, where per-tensor overhead dominates.
     if config.optimizer == "adam":
-        return torch.optim.Adam(params, lr=config.lr)
+        return torch.optim.Adam(params, lr=config.lr, fused=True)
     if config.optimizer == "adamw":
-        return torch.optim.AdamW(params, lr=config.lr)
+        return torch.optim.AdamW(params, lr=config.lr, fused=True)
     if config.optimizer == "rmsprop":
         return torch.optim.RMSprop(params, lr=config.lr)
     return torch.optim.SGD(params, lr=config.lr, momentum=0.9)
@@ -308,8 +311,9 @@ def train_dqn(
                         stopped = True
             if run_dir is not None and c.checkpoint_interval and step >= next_ckpt:
                 next_ckpt = _next_multiple(step, c.checkpoint_interval)
-                _save(run_dir, learner, buffer if save_buffer else None, history, spec, c,
-                      step, rng)
+                _save(
+                    run_dir, learner, buffer if save_buffer else None, history, spec, c, step, rng
+                )
 
         history.train_seconds = time.perf_counter() - train_clock0
         if loss_count:
@@ -317,8 +321,9 @@ def train_dqn(
             history.losses.append(float(loss_sum) / loss_count)
         ckpt = None
         if run_dir is not None:
-            ckpt = _save(run_dir, learner, buffer if save_buffer else None, history, spec, c,
-                         step, rng)
+            ckpt = _save(
+                run_dir, learner, buffer if save_buffer else None, history, spec, c, step, rng
+            )
         for cb in callbacks:
             cb.on_end(info(eps))
         return TrainResult(

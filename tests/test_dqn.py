@@ -1,0 +1,235 @@
+"""DQN: smoke runs, the TD update, checkpoints written by training, resume."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from rlkit.agents.common import Callback
+from rlkit.agents.dqn import DQNLearner, epsilon_at, train_dqn
+from rlkit.buffers import ReplayBatch
+from rlkit.checkpoints import load_checkpoint, load_model
+from rlkit.config import preset
+
+
+def tiny(name="cartpole", **kw):
+    base = dict(
+        total_steps=300,
+        learning_starts=64,
+        batch_size=32,
+        eval_interval=150,
+        eval_episodes=2,
+        log_interval=100,
+        torch_threads=1,
+    )
+    base.update(kw)
+    return preset(name, **base)
+
+
+def _check_history(result, cfg):
+    h = result.history
+    assert h.env_steps == cfg.total_steps
+    assert h.updates > 0
+    assert h.losses and all(np.isfinite(h.losses))
+    assert h.episodes == len(h.episode_returns) > 0
+    assert len(h.eval_means) == cfg.total_steps // cfg.eval_interval
+    assert h.env_seconds > 0 and h.learner_seconds > 0 and h.act_seconds > 0
+    assert h.train_seconds >= h.env_seconds + h.learner_seconds
+    assert h.env_steps_per_s > 0 and h.updates_per_s > 0
+
+
+def test_cartpole_smoke():
+    cfg = tiny()
+    result = train_dqn(cfg, device="cpu")
+    _check_history(result, cfg)
+    assert result.algo == "dqn" and result.device == "cpu"
+    assert result.env_spec.observation_shape == (4,)
+
+
+@pytest.mark.parametrize("prioritized", [False, True])
+def test_vizdoom_smoke_with_two_envs(prioritized):
+    cfg = tiny(
+        "vizdoom_simpler_basic",
+        num_envs=2,
+        vector_backend="shm",
+        prioritized=prioritized,
+        total_steps=200,
+        eval_interval=100,
+    )
+    result = train_dqn(cfg, device="cpu")
+    _check_history(result, cfg)
+    assert result.env_spec.observation_shape == (1, 30, 45)
+    assert result.env_spec.action_names == ("MOVE_LEFT", "MOVE_RIGHT", "ATTACK")
+
+
+def test_epsilon_schedule_is_linear_then_flat():
+    cfg = preset("cartpole", total_steps=1000, eps_decay_fraction=0.5, eps_start=1.0, eps_end=0.1)
+    assert epsilon_at(cfg, 0) == 1.0
+    assert epsilon_at(cfg, 250) == pytest.approx(0.55)
+    assert epsilon_at(cfg, 500) == pytest.approx(0.1)
+    assert epsilon_at(cfg, 900) == pytest.approx(0.1)
+
+
+def _batch(n=8, terminated=0.0):
+    g = torch.Generator().manual_seed(0)
+    return ReplayBatch(
+        observations=torch.rand(n, 4, generator=g),
+        actions=torch.randint(0, 2, (n,), generator=g),
+        rewards=torch.ones(n),
+        next_observations=torch.rand(n, 4, generator=g),
+        terminated=torch.full((n,), terminated),
+        weights=torch.ones(n),
+        indices=np.arange(n),
+    )
+
+
+@pytest.mark.parametrize("double", [False, True])
+def test_td_target_matches_hand_computation(double):
+    cfg = preset("cartpole", double_dqn=double, loss="mse", max_grad_norm=None, lr=1e-9)
+    learner = DQNLearner(cfg, (4,), 2, "cpu")
+    with torch.no_grad():  # make the target net differ from the online net
+        for p in learner.target.parameters():
+            p.add_(0.1)
+    b = _batch()
+    with torch.no_grad():
+        q = learner.q(b.observations).gather(1, b.actions[:, None]).squeeze(1)
+        tq = learner.target(b.next_observations)
+        if double:
+            best = learner.q(b.next_observations).argmax(1)
+            nq = tq.gather(1, best[:, None]).squeeze(1)
+        else:
+            nq = tq.max(1).values
+        expected = ((q - (b.rewards + cfg.gamma * nq)) ** 2).mean()
+    loss, td = learner.update(b)
+    assert loss.item() == pytest.approx(expected.item(), rel=1e-5)
+    assert td.shape == (8,)
+
+
+def test_terminated_transitions_do_not_bootstrap():
+    cfg = preset("cartpole", loss="mse", max_grad_norm=None, lr=1e-9)
+    learner = DQNLearner(cfg, (4,), 2, "cpu")
+    b = _batch(terminated=1.0)
+    with torch.no_grad():
+        q = learner.q(b.observations).gather(1, b.actions[:, None]).squeeze(1)
+    loss, _ = learner.update(b)
+    assert loss.item() == pytest.approx(((q - 1.0) ** 2).mean().item(), rel=1e-5)
+
+
+def test_target_network_syncs_every_interval():
+    cfg = preset("cartpole", target_update_interval=3, lr=1e-2)
+    learner = DQNLearner(cfg, (4,), 2, "cpu")
+    before = [p.clone() for p in learner.target.parameters()]
+    for _ in range(2):
+        learner.update(_batch())
+    assert all(torch.equal(a, b) for a, b in zip(before, learner.target.parameters(), strict=True))
+    learner.update(_batch())
+    for t, q in zip(learner.target.parameters(), learner.q.parameters(), strict=True):
+        assert torch.equal(t, q)
+
+
+def test_polyak_sync_moves_target_part_way():
+    cfg = preset("cartpole", target_update_interval=1, tau=0.5, lr=1e-2)
+    learner = DQNLearner(cfg, (4,), 2, "cpu")
+    old = [p.clone() for p in learner.target.parameters()]
+    learner.update(_batch())
+    for o, t, q in zip(old, learner.target.parameters(), learner.q.parameters(), strict=True):
+        assert torch.allclose(t, 0.5 * o + 0.5 * q, atol=1e-6)
+
+
+class _StopAt(Callback):
+    def __init__(self):
+        self.events = []
+
+    def on_start(self, info):
+        self.events.append("start")
+
+    def on_log(self, info):
+        self.events.append("log")
+
+    def on_eval(self, info, scores):
+        self.events.append("eval")
+        return True
+
+    def on_end(self, info):
+        self.events.append("end")
+
+
+def test_callbacks_are_called_and_can_stop_training():
+    cb = _StopAt()
+    result = train_dqn(tiny(total_steps=1000), device="cpu", callbacks=[cb])
+    assert result.stopped_early
+    assert result.history.env_steps == 150
+    assert cb.events[0] == "start" and cb.events[-1] == "end" and "eval" in cb.events
+
+
+def test_training_writes_a_loadable_checkpoint(tmp_path):
+    result = train_dqn(tiny(), device="cpu", run_dir=tmp_path)
+    assert (tmp_path / "history.json").exists() and (tmp_path / "episodes.csv").exists()
+    model, ckpt = load_model(tmp_path / "checkpoint.pt", device="cpu")
+    x = torch.rand(5, 4)
+    assert torch.equal(model(x), result.model(x))
+    assert ckpt.metadata["progress"]["env_steps"] == 300
+    assert ckpt.metadata["config"]["env_id"] == "CartPole-v1"
+    assert ckpt.metadata["env_spec"]["observation_shape"] == [4]
+
+
+def test_resume_restores_learner_state_and_continues(tmp_path):
+    cfg = tiny(total_steps=200, checkpoint_interval=100)
+    first = train_dqn(cfg, device="cpu", run_dir=tmp_path, save_buffer=True)
+    saved = load_checkpoint(tmp_path / "checkpoint.pt")
+    updates = saved.metadata["progress"]["updates"]
+
+    more = cfg.replace(total_steps=400)
+    resumed = train_dqn(
+        more, device="cpu", run_dir=tmp_path, resume_from=tmp_path / "checkpoint.pt"
+    )
+    h = resumed.history
+    assert h.env_steps == 400
+    # The history continues the first run's rows instead of starting over.
+    assert h.episode_returns[: len(first.history.episode_returns)] == first.history.episode_returns
+    assert h.updates > updates
+    assert h.eval_steps == [150, 300]
+
+
+def test_resume_with_buffer_gives_the_same_first_update(tmp_path):
+    """Two learners resumed from one checkpoint make identical updates: nothing is re-drawn."""
+    cfg = tiny(total_steps=200)
+    train_dqn(cfg, device="cpu", run_dir=tmp_path, save_buffer=True)
+    more = cfg.replace(total_steps=216, eval_interval=0)
+    a = train_dqn(more, device="cpu", resume_from=tmp_path / "checkpoint.pt")
+    b = train_dqn(more, device="cpu", resume_from=tmp_path / "checkpoint.pt")
+    for pa, pb in zip(a.model.parameters(), b.model.parameters(), strict=True):
+        assert torch.equal(pa, pb)
+
+
+def test_resume_rejects_a_checkpoint_of_another_env(tmp_path):
+    from rlkit.checkpoints import CheckpointError
+
+    train_dqn(tiny(total_steps=100, eval_interval=0), device="cpu", run_dir=tmp_path)
+    with pytest.raises(CheckpointError):
+        train_dqn(
+            tiny("acrobot", total_steps=100, eval_interval=0),
+            device="cpu",
+            resume_from=tmp_path / "checkpoint.pt",
+        )
+
+
+def test_config_type_is_checked():
+    with pytest.raises(TypeError, match="DQNConfig"):
+        train_dqn({"env_id": "CartPole-v1"}, device="cpu")
+
+
+def test_missing_gpu_is_an_error_not_a_fallback():
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    with pytest.raises(RuntimeError, match="cuda"):
+        train_dqn(tiny(), device="cuda")
+
+
+@pytest.mark.slow
+def test_cartpole_learns_well_beyond_random():
+    cfg = preset("cartpole", total_steps=20_000, eval_interval=5_000, eval_episodes=10, seed=1)
+    result = train_dqn(cfg, device="cpu")
+    # A random policy averages about 22 on CartPole-v1.
+    assert max(result.history.eval_means) >= 150
