@@ -168,6 +168,7 @@ def train_dqn(
         raise TypeError(f"config must be a DQNConfig (see rlkit.config.preset), got {config!r}")
     c = config
     dev, _ = select_device(device)
+    threads_before = torch.get_num_threads()
     if c.torch_threads is not None:
         torch.set_num_threads(c.torch_threads)
     torch.manual_seed(c.seed)
@@ -337,6 +338,7 @@ def train_dqn(
             stopped_early=stopped,
         )
     finally:
+        torch.set_num_threads(threads_before)  # the caller's process keeps its own setting
         envs.close()
         if eval_env is not None:
             eval_env.close()

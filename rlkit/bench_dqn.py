@@ -1,0 +1,121 @@
+"""Time-to-score: ``python -m rlkit bench dqn --preset vizdoom_simpler_basic --target 75``.
+
+For each seed: train with greedy evaluations of ``eval_episodes`` episodes every
+``eval_interval`` steps; the clock (training wall time, evaluation excluded) stops at the first
+evaluation whose mean reaches the target. The policy is then confirmed on ``confirm_episodes``
+fresh episodes. The reported figure is the median over seeds, so one lucky seed cannot make it.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import time
+from typing import Any
+
+import numpy as np
+
+from rlkit.agents.common import Callback
+
+
+class _StopAtTarget(Callback):
+    def __init__(self, target: float):
+        self.target = target
+        self.seconds: float | None = None
+        self.steps: int | None = None
+        self.score: float | None = None
+
+    def on_eval(self, info: dict[str, Any], scores: list[float]) -> bool:
+        mean = float(np.mean(scores))
+        if mean >= self.target:
+            self.seconds, self.steps, self.score = info["train_seconds"], info["env_steps"], mean
+            return True
+        return False
+
+
+def bench_dqn(
+    preset_name: str,
+    target: float,
+    seeds: int = 3,
+    device: str = "cpu",
+    eval_episodes: int = 50,
+    confirm_episodes: int = 100,
+    eval_interval: int | None = None,
+    overrides: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Measure seconds of training until greedy play reaches ``target``; median over seeds.
+
+    :param preset_name: a preset of :mod:`rlkit.config`.
+    :param target: the greedy mean score to reach.
+    :param seeds: number of seeds (0, 1, …) to train.
+    :param device: training device (see :func:`rlkit.devices.select_device`).
+    :param eval_episodes: episodes per evaluation during training.
+    :param confirm_episodes: fresh episodes to confirm the policy that reached the target.
+    :param eval_interval: env steps between evaluations (default: the preset's).
+    :param overrides: config fields to change.
+    :return: JSON-able dict: ``machine``, ``preset``, ``target``, ``seconds_to_target`` (median;
+        ``None`` when most seeds never reached it), ``runs``, ``device``…
+    """
+    from rlkit.agents.dqn import train_dqn
+    from rlkit.config import preset
+    from rlkit.devices import machine_info, select_device
+    from rlkit.evaluation import evaluate
+
+    if seeds < 1:
+        raise ValueError(f"seeds must be ≥ 1, got {seeds}")
+    dev, report = select_device(device)
+    extra = dict(overrides or {})
+    extra["eval_episodes"] = eval_episodes
+    if eval_interval is not None:
+        extra["eval_interval"] = eval_interval
+    runs = []
+    wall0 = time.perf_counter()
+    config = preset(preset_name, **extra)
+    for seed in range(seeds):
+        cfg = config.replace(seed=seed)
+        stop = _StopAtTarget(target)
+        result = train_dqn(cfg, device=dev, callbacks=[stop])
+        h = result.history
+        confirm = evaluate(
+            result.model,
+            cfg.env_id,
+            confirm_episodes,
+            seed=2_000_000 + 1000 * seed,
+            env_kwargs=cfg.env_kwargs,
+        )
+        runs.append(
+            {
+                "seed": seed,
+                "seconds_to_target": stop.seconds,
+                "env_steps_to_target": stop.steps,
+                "score_at_target": stop.score,
+                "confirm_mean": confirm.mean,
+                "confirm_std": confirm.std,
+                "confirm_episodes": confirm_episodes,
+                "train_seconds": h.train_seconds,
+                "eval_seconds": h.eval_seconds,
+                "env_steps": h.env_steps,
+                "updates": h.updates,
+                "time_split": h.time_split(),
+                "eval_curve": list(zip(h.eval_steps, h.eval_means, strict=True)),
+            }
+        )
+    reached = [r["seconds_to_target"] for r in runs]
+    # A seed that never reached the target counts as infinitely slow: the median is still
+    # defined while most seeds reach it, and null when most do not.
+    median = statistics.median(math.inf if s is None else s for s in reached)
+    median = None if math.isinf(median) else median
+    return {
+        "benchmark": "dqn_time_to_score",
+        "machine": machine_info(),
+        "device": str(dev),
+        "device_report": report.to_dict(),
+        "preset": preset_name,
+        "config": config.to_dict(),
+        "target": target,
+        "eval_episodes": eval_episodes,
+        "seconds_to_target": median,
+        "seeds_reached": sum(s is not None for s in reached),
+        "runs": runs,
+        "wall_seconds": time.perf_counter() - wall0,
+    }
