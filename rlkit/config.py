@@ -258,6 +258,8 @@ def _coerce(name: str, value: Any, current: Any) -> Any:
 _DOOM_SMALL = {"resolution": (30, 45), "frame_skip": 12}
 
 PRESETS: dict[str, DQNConfig] = {
+    # Polyak-averaged target (tau 0.01 after every update) kept CartPole's greedy score from
+    # the collapse a hard-synced target showed in our sweeps; plain head, batch 128.
     "cartpole": DQNConfig(
         env_id="CartPole-v1",
         total_steps=50_000,
@@ -267,9 +269,11 @@ PRESETS: dict[str, DQNConfig] = {
         gamma=0.99,
         learning_starts=1_000,
         train_freq=2,
-        target_update_interval=250,
-        eps_decay_fraction=0.2,
-        eval_interval=5_000,
+        target_update_interval=1,
+        tau=0.01,
+        eps_decay_fraction=0.1,
+        dueling=False,
+        eval_interval=1_000,
         eval_episodes=10,
         hidden=128,
     ),

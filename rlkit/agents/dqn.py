@@ -110,8 +110,10 @@ class DQNLearner:
         if self.config.tau >= 1.0:
             self.target.load_state_dict(self.q.state_dict())
         else:
-            for t, s in zip(self.target.parameters(), self.q.parameters(), strict=True):
-                t.lerp_(s, self.config.tau)
+            # One fused call over all tensors: Polyak updates run after every gradient step.
+            torch._foreach_lerp_(
+                list(self.target.parameters()), list(self.q.parameters()), self.config.tau
+            )
 
     def state_dict(self) -> dict[str, Any]:
         return {

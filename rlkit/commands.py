@@ -1,0 +1,196 @@
+"""The ``train``, ``play``, ``notebooks`` and ``bench dqn`` commands of ``python -m rlkit``.
+
+Each registers itself with :func:`rlkit.cli.command`; the work is imported when it runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from rlkit.cli import (
+    Handler,
+    add_output_arguments,
+    command,
+    emit,
+    positive_int,
+    stdout_to_stderr,
+)
+
+
+def _overrides(pairs: list[str] | None) -> dict[str, str]:
+    """``["lr=1e-3", "batch_size=64"]`` -> dict; values are parsed against each field's type."""
+    out = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--set expects key=value (e.g. --set lr=1e-3), got {pair!r}")
+        out[key.strip()] = value
+    return out
+
+
+@command("train", help="train an agent from a named preset; writes checkpoint, history, curves")
+def _train(p: argparse.ArgumentParser) -> Handler:
+    p.add_argument("--preset", required=True, help="preset name, e.g. vizdoom_simpler_basic")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
+    p.add_argument("--out", required=True, help="run folder (created; checkpoint.pt etc.)")
+    p.add_argument(
+        "--set", action="append", metavar="KEY=VALUE", help="override a config field (repeatable)"
+    )
+    p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
+    p.add_argument(
+        "--save-buffer", action="store_true", help="keep the replay buffer in checkpoints"
+    )
+    p.add_argument(
+        "--dashboard", default="text", choices=["text", "bar", "off"], help="progress output"
+    )
+
+    def run(args: argparse.Namespace) -> int:
+        from rlkit.agents.common import write_json
+        from rlkit.agents.dqn import train_dqn
+        from rlkit.config import preset
+        from rlkit.dashboard import Dashboard
+
+        cfg = preset(args.preset, **_overrides(args.set))
+        out = Path(args.out)
+        resume = out / "checkpoint.pt" if args.resume else None
+        if resume is not None and not resume.exists():
+            raise ValueError(f"--resume: no checkpoint at {resume}; train without --resume first")
+        result = train_dqn(
+            cfg,
+            device=args.device,
+            callbacks=[Dashboard(mode=args.dashboard)],
+            run_dir=out,
+            resume_from=resume,
+            save_buffer=args.save_buffer,
+        )
+        write_json(out / "config.json", {"preset": args.preset, "config": cfg.to_dict()})
+        _save_curves(result, out / "returns.png")
+        print(result.summary())
+        print(f"wrote {out}/checkpoint.pt, history.json, episodes.csv, returns.png")
+        return 0
+
+    return run
+
+
+def _save_curves(result: Any, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    from rlkit import plots
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+    plots.plot_returns(result.history, label=result.env_spec.env_id, ax=axes[0])
+    if result.history.eval_means:
+        plots.plot_eval(result.history, label="greedy evaluation", ax=axes[1])
+    else:
+        axes[1].set_axis_off()
+    fig.tight_layout()
+    tmp = path.with_name(f".{path.name}.tmp.png")
+    fig.savefig(tmp, dpi=110)
+    plt.close(fig)
+    tmp.replace(path)
+
+
+@command("play", help="play greedy episodes with a checkpoint and print score statistics")
+def _play(p: argparse.ArgumentParser) -> Handler:
+    p.add_argument("--checkpoint", required=True, help="path to a checkpoint.pt")
+    p.add_argument("--episodes", type=positive_int, default=10)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--random", action="store_true", help="play uniformly random actions instead")
+    add_output_arguments(p)
+
+    def run(args: argparse.Namespace) -> int:
+        from rlkit.checkpoints import load_model
+        from rlkit.evaluation import evaluate, random_policy
+
+        model, ckpt = load_model(args.checkpoint, device=args.device)
+        spec = ckpt.metadata["env_spec"]
+        env_id, env_kwargs = spec["env_id"], spec.get("env_kwargs", {})
+        policy = random_policy(env_id, seed=args.seed) if args.random else model
+        with stdout_to_stderr():
+            res = evaluate(policy, env_id, args.episodes, seed=args.seed, env_kwargs=env_kwargs)
+        record = {
+            "checkpoint": str(args.checkpoint),
+            "env_id": env_id,
+            "policy": "random" if args.random else "greedy",
+            **res.to_dict(),
+        }
+        return emit(record, args, _play_table)
+
+    return run
+
+
+def _play_table(r: dict[str, Any]) -> str:
+    s = r["stats"]
+    extra = "  ".join(f"{k} {v:.1f}" for k, v in s.items() if k.startswith("mean_"))
+    return (
+        f"{r['policy']} play on {r['env_id']}: {s['mean']:.1f} ± {s['std']:.1f} "
+        f"(min {s['min']:.1f}, max {s['max']:.1f}) over {s['episodes']} episodes  {extra}"
+    )
+
+
+@command("notebooks", help="execute the notebooks in order with papermill")
+def _notebooks(p: argparse.ArgumentParser) -> Handler:
+    p.add_argument("--scale", default="teach", choices=["teach", "ci"])
+    p.add_argument("--out", help="folder for executed notebooks (default runs/<scale>)")
+    p.add_argument("--only", nargs="*", help="notebook name prefixes, e.g. 00 03")
+
+    def run(args: argparse.Namespace) -> int:
+        from rlkit.notebooks import run_notebooks
+
+        rows = run_notebooks(args.scale, args.out, args.only)
+        for row in rows:
+            print(f"{row['notebook']:40s} {row['seconds']:7.1f} s")
+        return 0
+
+    return run
+
+
+@command("bench dqn", help="seconds of DQN training until greedy play reaches a target score")
+def _bench_dqn(p: argparse.ArgumentParser) -> Handler:
+    p.add_argument("--preset", default="vizdoom_simpler_basic")
+    p.add_argument("--target", type=float, required=True, help="greedy mean score to reach")
+    p.add_argument("--seeds", type=positive_int, default=3)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--eval-episodes", type=positive_int, default=50)
+    p.add_argument("--confirm-episodes", type=positive_int, default=100)
+    p.add_argument("--eval-interval", type=positive_int, help="env steps between evaluations")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config field")
+    add_output_arguments(p)
+
+    def run(args: argparse.Namespace) -> int:
+        from rlkit.bench_dqn import bench_dqn
+
+        with stdout_to_stderr():
+            result = bench_dqn(
+                args.preset,
+                args.target,
+                seeds=args.seeds,
+                device=args.device,
+                eval_episodes=args.eval_episodes,
+                confirm_episodes=args.confirm_episodes,
+                eval_interval=args.eval_interval,
+                overrides=_overrides(args.set),
+            )
+        return emit(result, args, _dqn_table)
+
+    return run
+
+
+def _dqn_table(r: dict[str, Any]) -> str:
+    lines = [f"{r['preset']} to greedy mean ≥ {r['target']} on {r['device']}:"]
+    for run in r["runs"]:
+        t = run["seconds_to_target"]
+        lines.append(
+            f"  seed {run['seed']}: "
+            + (f"{t:.1f} s, {run['env_steps_to_target']} env steps" if t else "not reached")
+            + f"; confirm {run['confirm_mean']:.1f} over {run['confirm_episodes']} episodes"
+        )
+    med = r["seconds_to_target"]
+    lines.append(f"  median: {med:.1f} s" if med is not None else "  median: not reached")
+    return "\n".join(lines)

@@ -1,0 +1,151 @@
+"""``python -m rlkit train|play|notebooks|bench dqn``: end to end at tiny scale."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from rlkit.cli import main
+
+
+def test_train_writes_run_folder_then_play_loads_it(tmp_path, capsys):
+    out = tmp_path / "run"
+    rc = main(
+        [
+            "train",
+            "--preset",
+            "cartpole",
+            "--device",
+            "cpu",
+            "--out",
+            str(out),
+            "--dashboard",
+            "off",
+            "--set",
+            "total_steps=300",
+            "--set",
+            "learning_starts=64",
+            "--set",
+            "eval_interval=150",
+            "--set",
+            "eval_episodes=2",
+        ]
+    )
+    assert rc == 0
+    for name in (
+        "checkpoint.pt",
+        "checkpoint.pt.json",
+        "history.json",
+        "episodes.csv",
+        "returns.png",
+        "config.json",
+    ):
+        assert (out / name).exists(), name
+    assert json.loads((out / "config.json").read_text())["config"]["total_steps"] == 300
+    capsys.readouterr()
+
+    rc = main(["play", "--checkpoint", str(out / "checkpoint.pt"), "--episodes", "2", "--json"])
+    assert rc == 0
+    record = json.loads(capsys.readouterr().out)
+    assert record["env_id"] == "CartPole-v1" and len(record["scores"]) == 2
+    assert record["stats"]["episodes"] == 2
+
+    # --resume continues from the checkpoint to a larger budget.
+    rc = main(
+        [
+            "train",
+            "--preset",
+            "cartpole",
+            "--device",
+            "cpu",
+            "--out",
+            str(out),
+            "--dashboard",
+            "off",
+            "--resume",
+            "--set",
+            "total_steps=400",
+            "--set",
+            "learning_starts=64",
+            "--set",
+            "eval_interval=0",
+        ]
+    )
+    assert rc == 0
+    hist = json.loads((out / "history.json").read_text())
+    assert hist["env_steps"] == 400
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["train", "--preset", "nope", "--out", "x"], "unknown preset 'nope'"),
+        (["train", "--preset", "cartpole", "--out", "x", "--set", "lr"], "--set expects key=value"),
+        (["train", "--preset", "cartpole", "--out", "x", "--set", "gamma=2"], "'gamma'"),
+        (["train", "--preset", "cartpole", "--out", "/nonexistent/x", "--resume"], "--resume"),
+        (["notebooks", "--only", "99"], "no notebook matches"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(argv, message, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err and err.count("\n") == 1
+
+
+def test_play_rejects_a_file_that_is_not_a_checkpoint(tmp_path, capsys):
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"not a checkpoint")
+    assert main(["play", "--checkpoint", str(bad)]) == 2
+    assert "bad.pt" in capsys.readouterr().err
+
+
+def test_bench_dqn_schema(capsys):
+    rc = main(
+        [
+            "bench",
+            "dqn",
+            "--preset",
+            "cartpole",
+            "--target",
+            "1000",
+            "--seeds",
+            "1",
+            "--eval-episodes",
+            "2",
+            "--confirm-episodes",
+            "2",
+            "--eval-interval",
+            "100",
+            "--set",
+            "total_steps=200",
+            "--set",
+            "learning_starts=64",
+            "--json",
+        ]
+    )
+    assert rc == 0
+    r = json.loads(capsys.readouterr().out)
+    for key in ("machine", "preset", "target", "seconds_to_target", "runs", "device"):
+        assert key in r
+    assert r["seconds_to_target"] is None  # 1000 is unreachable on CartPole
+    run = r["runs"][0]
+    for key in (
+        "seed",
+        "seconds_to_target",
+        "env_steps_to_target",
+        "confirm_mean",
+        "confirm_episodes",
+    ):
+        assert key in run
+    assert run["confirm_episodes"] == 2
+
+
+def test_module_entry_point_help_is_fast_and_lists_commands():
+    out = subprocess.run(
+        [sys.executable, "-m", "rlkit", "--help"], capture_output=True, text=True, check=True
+    ).stdout
+    for name in ("train", "play", "bench", "notebooks"):
+        assert name in out
