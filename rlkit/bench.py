@@ -1,0 +1,724 @@
+"""Benchmarks behind ``python -m rlkit bench …``; each one returns a JSON-able dict.
+
+Every record starts with :func:`result_header` (what was measured, when, and on which machine),
+so a number never travels without its hardware. Rates come from :func:`measure_interleaved`:
+each variant is timed in several short rounds, interleaved with the other variants, and the
+median round is reported, so a burst of background load lands on every variant alike instead of
+sinking one of them. Start-up (process launch, engine init, first reset) is timed separately.
+
+A new benchmark (``bench dqn``, ``bench inference``) is one more function here that builds its
+workloads, calls :func:`measure_interleaved`, and returns ``result_header(...) | {...}``.
+
+Notebook 01 uses :func:`env_throughput` (steps and frames per second per env family) and
+:func:`ipc_cost` (what it costs to move observations between processes).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import json
+import multiprocessing as mp
+import os
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Protocol
+
+import numpy as np
+
+SCHEMA_VERSION = 1
+# Ratio name -> minimum wanted value (rlkit's env vs the raw engine loop and vizdoom's own
+# gymnasium env; 2 shared-memory workers vs one env and vs gymnasium's AsyncVectorEnv).
+ENV_TARGETS = {
+    "rlkit/raw": 0.9,
+    "rlkit/vizdoom_gym": 2.0,
+    "vector2/rlkit": 1.6,
+    "vector2/gym_async2": 1.3,
+}
+VECTOR_WORKERS = (1, 2, 4)
+GYM_ASYNC_WORKERS = (2,)
+# Random actions are drawn before timing and replayed cyclically; a power of two makes the
+# wrap-around a bit mask.
+_N_ACTIONS = 4096
+
+
+# -- shared by every benchmark ----------------------------------------------------------------
+def machine_section() -> dict[str, Any]:
+    """The machine a result was measured on (:func:`rlkit.devices.machine_info`)."""
+    from rlkit.devices import machine_info
+
+    return machine_info()
+
+
+def result_header(benchmark: str) -> dict[str, Any]:
+    """First keys of every benchmark record: name, schema version, UTC time, machine."""
+    return {
+        "benchmark": benchmark,
+        "schema_version": SCHEMA_VERSION,
+        "created_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "machine": machine_section(),
+    }
+
+
+def write_json_atomic(path: str | os.PathLike, data: Any) -> None:
+    """Write ``data`` as JSON so that ``path`` holds either the old or the complete new file.
+
+    :param path: destination; its folder is created if missing.
+    :param data: JSON-able object.
+    """
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    # The temp file lives next to the target: os.replace is atomic only within one filesystem.
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=folder)
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(data, f, indent=2)
+            f.write("\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+class Workload(Protocol):
+    """Something :func:`measure_interleaved` can time: ``run`` returns (units done, seconds)."""
+
+    def run(self, seconds: float) -> tuple[int, float]: ...
+
+    def close(self) -> None: ...
+
+
+def measure_interleaved(
+    factories: Mapping[str, Callable[[], Workload]],
+    seconds: float,
+    repeats: int = 3,
+    *,
+    catch: bool = False,
+    log: Callable[[str], None] | None = None,
+) -> dict[str, dict[str, Any]]:
+    """Time each workload for ``seconds`` in total, split into ``repeats`` interleaved rounds.
+
+    Each round builds every workload afresh (timed as start-up), warms it up untimed, times it
+    for ``seconds / repeats`` and closes it, so idle workloads never compete with the one being
+    timed. The order of variants rotates from round to round.
+
+    :param factories: variant name -> function building a started :class:`Workload`.
+    :param seconds: timed seconds per variant, all rounds together.
+    :param repeats: number of rounds.
+    :param catch: record a failing variant's error (``rate`` ``None``) instead of raising.
+    :param log: called with one progress line per measurement.
+    :return: name -> ``{"rate", "rounds", "startup_s", "meta", "error"}``; ``rate`` is the
+        median of the per-round rates (units per second) and ``meta`` the first workload's
+        ``meta`` attribute, if any.
+    """
+    names = list(factories)
+    slice_s = seconds / repeats
+    warmup_s = min(0.5, 0.1 * slice_s)
+    out = {
+        n: {"rate": None, "rounds": [], "startup_s": [], "meta": {}, "error": None} for n in names
+    }
+    for r in range(repeats):
+        k = r % len(names)
+        for name in names[k:] + names[:k]:
+            rec = out[name]
+            if rec["error"] is not None:
+                continue
+            try:
+                t0 = time.perf_counter()
+                work = factories[name]()
+                rec["startup_s"].append(time.perf_counter() - t0)
+                try:
+                    if r == 0:
+                        rec["meta"] = dict(getattr(work, "meta", {}))
+                    work.run(warmup_s)
+                    units, elapsed = work.run(slice_s)
+                finally:
+                    work.close()
+            except Exception as e:
+                if not catch:
+                    raise
+                rec["error"] = f"{type(e).__name__}: {e}"
+                if log:
+                    log(f"{name}: failed ({rec['error']})")
+                continue
+            rec["rounds"].append(units / elapsed)
+            if log:
+                log(f"round {r + 1}/{repeats} {name}: {units / elapsed:,.0f}/s")
+    for rec in out.values():
+        if rec["rounds"] and rec["error"] is None:
+            rec["rate"] = statistics.median(rec["rounds"])
+        rec["startup_s"] = statistics.median(rec["startup_s"]) if rec["startup_s"] else None
+    return out
+
+
+def _check_duration(seconds: float, repeats: int) -> None:
+    if not (isinstance(seconds, int | float) and seconds > 0 and np.isfinite(seconds)):
+        raise ValueError(f"seconds must be a positive number, got {seconds!r}")
+    if not (isinstance(repeats, int) and repeats >= 1):
+        raise ValueError(f"repeats must be an integer ≥ 1, got {repeats!r}")
+
+
+# -- workloads --------------------------------------------------------------------------------
+def frames_per_step(env: Any, env_id: str) -> int:
+    """Emulator frames behind one ``step``: the frame skip for ViZDoom and Atari, else 1."""
+    from rlkit.envs import is_atari
+
+    unwrapped = getattr(env, "unwrapped", env)
+    skip = getattr(unwrapped, "frame_skip", None)
+    if skip is None and is_atari(env_id):
+        skip = getattr(unwrapped, "_frameskip", 1)
+    # ALE allows a (low, high) range of random skips; count its mean.
+    if isinstance(skip, tuple | list):
+        return round(sum(skip) / len(skip))
+    return int(skip) if skip else 1
+
+
+class EnvLoop:
+    """Steps one gymnasium env with pre-drawn random actions, resetting at episode ends.
+
+    :param env: a gymnasium env with a ``Discrete`` action space.
+    :param seed: seed of the first reset and of the action draws.
+    :param env_id: used to count frames per step (see :func:`frames_per_step`).
+    """
+
+    def __init__(self, env: Any, seed: int, env_id: str = ""):
+        self.env = env
+        n = int(env.action_space.n)
+        self._actions = np.random.default_rng(seed).integers(n, size=_N_ACTIONS).tolist()
+        self._i = 0
+        self.meta: dict[str, Any] = {"frames_per_step": frames_per_step(env, env_id)}
+        game = getattr(env.unwrapped, "game", None)
+        if hasattr(game, "get_screen_format"):  # a ViZDoom env: record what the engine renders
+            self.meta["engine_screen"] = [game.get_screen_height(), game.get_screen_width()]
+            self.meta["screen_format"] = game.get_screen_format().name
+        env.reset(seed=seed)
+
+    def run(self, seconds: float) -> tuple[int, float]:
+        step, reset, actions = self.env.step, self.env.reset, self._actions
+        mask, i, n = _N_ACTIONS - 1, self._i, 0
+        t0 = time.perf_counter()
+        deadline = t0 + seconds
+        while True:
+            _, _, terminated, truncated, _ = step(actions[(i + n) & mask])
+            n += 1
+            if terminated or truncated:
+                reset()
+            if (now := time.perf_counter()) >= deadline:
+                break
+        self._i = (i + n) & mask
+        return n, now - t0
+
+    def close(self) -> None:
+        self.env.close()
+
+
+class RawDoomLoop:
+    """The bare ``DoomGame`` loop: the floor under any ViZDoom env's cost per step.
+
+    Same scenario cfg, engine screen, GRAY8 format and frame skip as rlkit's env; every step
+    fetches the state and touches its screen buffer, as any pixel agent must.
+
+    :param scenario: shipped scenario name.
+    :param screen: engine ``(height, width)``.
+    :param frame_skip: tics per action.
+    :param seed: ViZDoom seed and seed of the button draws.
+    """
+
+    def __init__(self, scenario: str, screen: tuple[int, int], frame_skip: int, seed: int):
+        import vizdoom as vzd
+
+        from rlkit.doom import scenarios_dir
+
+        game = vzd.DoomGame()
+        game.load_config(os.path.join(scenarios_dir(), scenario + ".cfg"))
+        game.set_doom_scenario_path(os.path.join(scenarios_dir(), scenario + ".wad"))
+        game.set_window_visible(False)
+        game.set_mode(vzd.Mode.PLAYER)
+        game.set_screen_resolution(getattr(vzd.ScreenResolution, f"RES_{screen[1]}X{screen[0]}"))
+        game.set_screen_format(vzd.ScreenFormat.GRAY8)
+        game.set_depth_buffer_enabled(False)
+        game.set_labels_buffer_enabled(False)
+        game.set_automap_buffer_enabled(False)
+        game.set_sound_enabled(False)
+        game.set_seed(seed)
+        game.init()
+        self.game, self.frame_skip = game, frame_skip
+        n = len(game.get_available_buttons())
+        one_hot = np.eye(n).tolist()
+        picks = np.random.default_rng(seed).integers(n, size=_N_ACTIONS)
+        self._actions = [one_hot[p] for p in picks]
+        self._i = 0
+        self.meta = {"frames_per_step": frame_skip}
+
+    def run(self, seconds: float) -> tuple[int, float]:
+        game, skip, actions = self.game, self.frame_skip, self._actions
+        act, finished, new_episode, get_state = (
+            game.make_action,
+            game.is_episode_finished,
+            game.new_episode,
+            game.get_state,
+        )
+        mask, i, n = _N_ACTIONS - 1, self._i, 0
+        t0 = time.perf_counter()
+        deadline = t0 + seconds
+        while True:
+            act(actions[(i + n) & mask], skip)
+            n += 1
+            if finished():
+                new_episode()
+            get_state().screen_buffer  # noqa: B018 -- reading the frame is part of the cost
+            if (now := time.perf_counter()) >= deadline:
+                break
+        self._i = (i + n) & mask
+        return n, now - t0
+
+    def close(self) -> None:
+        self.game.close()
+
+
+class VectorLoop:
+    """Steps a vector env with pre-drawn action batches; counts the steps of all workers.
+
+    :param venv: a gymnasium-style vector env (``num_envs``, ``single_action_space``).
+    :param seed: seed of the first reset and of the action draws.
+    """
+
+    def __init__(self, venv: Any, seed: int):
+        self.venv = venv
+        self.num_envs = int(venv.num_envs)
+        n = int(venv.single_action_space.n)
+        rng = np.random.default_rng(seed)
+        self._actions = list(rng.integers(n, size=(256, self.num_envs)))
+        self._i = 0
+        self.meta = {"num_envs": self.num_envs}
+        venv.reset(seed=seed)
+
+    def run(self, seconds: float) -> tuple[int, float]:
+        step, actions = self.venv.step, self._actions
+        mask, i, n = len(actions) - 1, self._i, 0
+        t0 = time.perf_counter()
+        deadline = t0 + seconds
+        while True:
+            step(actions[(i + n) & mask])
+            n += 1
+            if (now := time.perf_counter()) >= deadline:
+                break
+        self._i = (i + n) & mask
+        return n * self.num_envs, now - t0
+
+    def close(self) -> None:
+        self.venv.close()
+
+
+def vizdoom_gym_id(scenario: str) -> tuple[str | None, str | None]:
+    """vizdoom's own gymnasium id for a scenario (Discrete actions), or ``(None, reason)``."""
+    # pygame (imported by vizdoom's wrapper) would otherwise print a banner on stdout.
+    os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
+    try:
+        import gymnasium as gym
+        import vizdoom.gymnasium_wrapper  # noqa: F401 -- registers the Vizdoom* ids
+    except ImportError as e:
+        return None, f"vizdoom's gymnasium wrapper cannot be imported: {e}"
+    for spec in gym.registry.values():
+        kw = spec.kwargs or {}
+        if (
+            "vizdoom" in str(spec.entry_point)
+            and kw.get("scenario_config_file") == f"{scenario}.cfg"
+            and kw.get("max_buttons_pressed") == 1
+            and "doom_map" not in kw
+        ):
+            return spec.id, None
+    return None, f"vizdoom registers no gymnasium id for scenario {scenario!r}"
+
+
+# -- bench env --------------------------------------------------------------------------------
+def _ratio(a: float | None, b: float | None) -> float | None:
+    return a / b if a is not None and b else None
+
+
+def bench_env(
+    env_id: str = "vizdoom:basic",
+    seconds: float = 10.0,
+    repeats: int = 3,
+    *,
+    resolution: tuple[int, int] | None = None,
+    frame_skip: int | None = None,
+    seed: int = 0,
+    vector_workers: Sequence[int] = VECTOR_WORKERS,
+    async_workers: Sequence[int] = GYM_ASYNC_WORKERS,
+    log: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """Steps per second of one env id, from the bare engine up to vector envs.
+
+    Variants: the raw ``DoomGame`` loop at rlkit's settings (ViZDoom only), rlkit's env,
+    vizdoom's own gymnasium env at its defaults (ViZDoom only), rlkit's shared-memory vector env
+    with ``vector_workers`` workers and gymnasium's ``AsyncVectorEnv`` with ``async_workers``.
+
+    :param env_id: any id :func:`rlkit.envs.make_env` accepts.
+    :param seconds: timed seconds per variant (all rounds together).
+    :param repeats: interleaved rounds; the median round is reported.
+    :param resolution: observation ``(height, width)`` (ViZDoom only; default: rlkit's).
+    :param frame_skip: tics per step (ViZDoom and Atari; default: rlkit's).
+    :param seed: seed of resets and action draws.
+    :param vector_workers: worker counts for rlkit's vector env.
+    :param async_workers: worker counts for gymnasium's ``AsyncVectorEnv``.
+    :param log: called with progress lines.
+    :return: the JSON record (see ``tests/test_bench_cli.py`` for its fields).
+    """
+    from rlkit.envs import VIZDOOM_PREFIX, is_atari, is_vizdoom, make_env
+
+    _check_duration(seconds, repeats)
+    for name, counts in (("vector_workers", vector_workers), ("async_workers", async_workers)):
+        if not all(isinstance(c, int) and c >= 1 for c in counts):
+            raise ValueError(f"{name} must be integers ≥ 1, got {list(counts)!r}")
+    env_kwargs: dict[str, Any] = {}
+    if resolution is not None:
+        if not is_vizdoom(env_id):
+            raise ValueError(f"resolution applies to vizdoom:<scenario> ids only, not {env_id!r}")
+        env_kwargs["resolution"] = tuple(resolution)
+    if frame_skip is not None:
+        if not (is_vizdoom(env_id) or is_atari(env_id)):
+            raise ValueError(f"frame_skip applies to ViZDoom and Atari ids only, not {env_id!r}")
+        env_kwargs["frame_skip"] = frame_skip
+
+    # A probe env validates the id and kwargs (ValueError naming valid choices) and tells the
+    # engine settings the raw loop must copy.
+    probe = make_env(env_id, **env_kwargs)
+    try:
+        obs_shape = list(probe.observation_space.shape)
+        skip = frames_per_step(probe, env_id)
+        settings: dict[str, Any] = {"observation_shape": obs_shape, "frame_skip": skip}
+        if is_vizdoom(env_id):
+            game = probe.unwrapped.game
+            screen = (game.get_screen_height(), game.get_screen_width())
+            settings.update(
+                resolution=obs_shape[-2:],
+                engine_screen=list(screen),
+                screen_format=game.get_screen_format().name,
+            )
+    finally:
+        probe.close()
+    settings.update(
+        seconds_per_measurement=seconds,
+        repeats=repeats,
+        seconds_per_round=seconds / repeats,
+        seed=seed,
+        env_kwargs={k: list(v) if isinstance(v, tuple) else v for k, v in env_kwargs.items()},
+    )
+
+    def rlkit_env() -> Workload:
+        return EnvLoop(make_env(env_id, **env_kwargs), seed, env_id)
+
+    factories: dict[str, Callable[[], Workload]] = {}
+    null_reasons: dict[str, str] = {}
+    gym_id = None
+    if is_vizdoom(env_id):
+        scenario = env_id[len(VIZDOOM_PREFIX) :]
+        factories["raw"] = lambda: RawDoomLoop(scenario, screen, skip, seed)
+        factories["rlkit"] = rlkit_env
+        gym_id, reason = vizdoom_gym_id(scenario)
+        if gym_id is not None:
+            import gymnasium as gym
+
+            factories["vizdoom_gym"] = lambda: EnvLoop(gym.make(gym_id), seed)
+        else:
+            null_reasons["vizdoom_gym_steps_per_s"] = reason
+    else:
+        factories["rlkit"] = rlkit_env
+        why = "only ViZDoom envs have a raw DoomGame loop and a vizdoom gymnasium env"
+        null_reasons["raw_steps_per_s"] = null_reasons["vizdoom_gym_steps_per_s"] = why
+
+    def vector(n: int, backend: str) -> Callable[[], Workload]:
+        def build() -> Workload:
+            from rlkit.vector import make_vector_env
+
+            return VectorLoop(
+                make_vector_env(env_id, n, backend=backend, seed=seed, **env_kwargs), seed
+            )
+
+        return build
+
+    for n in vector_workers:
+        factories[f"vector{n}"] = vector(n, "shm")
+    for n in async_workers:
+        factories[f"gym_async{n}"] = vector(n, "async")
+
+    load_start = _load_average()
+    m = measure_interleaved(factories, seconds, repeats, catch=True, log=log)
+    rate = {k: v["rate"] for k, v in m.items()}
+    if gym_id is not None:  # its own defaults, as the engine reported them
+        settings["vizdoom_gym"] = {"id": gym_id, "kwargs": {}, **m["vizdoom_gym"]["meta"]}
+    for k, v in m.items():
+        if v["error"]:
+            null_reasons[k] = v["error"]
+    rlkit_rate = rate["rlkit"]
+    vector_rates = {str(n): rate[f"vector{n}"] for n in vector_workers}
+    async_rates = {str(n): rate[f"gym_async{n}"] for n in async_workers}
+    ratios = {
+        "rlkit/raw": _ratio(rlkit_rate, rate.get("raw")),
+        "rlkit/vizdoom_gym": _ratio(rlkit_rate, rate.get("vizdoom_gym")),
+        "vector2/rlkit": _ratio(vector_rates.get("2"), rlkit_rate),
+        "vector2/gym_async2": _ratio(vector_rates.get("2"), async_rates.get("2")),
+    }
+    targets = {
+        k: {"min": lo, "value": ratios[k], "pass": None if ratios[k] is None else ratios[k] >= lo}
+        for k, lo in ENV_TARGETS.items()
+    }
+    return result_header("env") | {
+        "env": env_id,
+        "settings": settings,
+        "raw_steps_per_s": rate.get("raw"),
+        "rlkit_steps_per_s": rlkit_rate,
+        "rlkit_frames_per_s": None if rlkit_rate is None else rlkit_rate * skip,
+        "vizdoom_gym_id": gym_id,
+        "vizdoom_gym_steps_per_s": rate.get("vizdoom_gym"),
+        "vector_steps_per_s": vector_rates,
+        "gym_async_steps_per_s": async_rates,
+        "ratios": ratios,
+        "targets": targets,
+        "startup_s": {k: v["startup_s"] for k, v in m.items()},
+        # Other work on the machine during the run: on 2 cores a load of 4 halves parallel rates.
+        "load_average_1m": {"start": load_start, "end": _load_average()},
+        "rounds_steps_per_s": {k: v["rounds"] for k, v in m.items()},
+        "null_reasons": null_reasons,
+    }
+
+
+def format_env_table(result: Mapping[str, Any]) -> str:
+    """A human-readable table of a :func:`bench_env` record."""
+    mach, s = result["machine"], result["settings"]
+    lines = [
+        f"bench env: {result['env']} on {mach.get('cpu_model')} ({mach.get('cpu_cores')} cores), "
+        f"torch {mach.get('torch')}, vizdoom {mach.get('vizdoom')}",
+        f"obs {s['observation_shape']}, frame skip {s['frame_skip']}"
+        + (f", engine {s['engine_screen']} {s['screen_format']}" if "engine_screen" in s else "")
+        + f"; {s['seconds_per_measurement']:g} s per variant in {s['repeats']} rounds",
+    ]
+    if "vizdoom_gym" in s:
+        g = s["vizdoom_gym"]
+        lines.append(
+            f"vizdoom gym env at its defaults: frame skip {g.get('frames_per_step')}, "
+            f"engine {g.get('engine_screen')} {g.get('screen_format')}"
+        )
+    lines += [
+        "",
+        f"{'variant':<34}{'steps/s':>12}{'start-up s':>12}",
+    ]
+    rows = [
+        ("raw DoomGame loop", "raw", result["raw_steps_per_s"]),
+        ("rlkit env", "rlkit", result["rlkit_steps_per_s"]),
+        (
+            f"vizdoom gym ({result['vizdoom_gym_id']})",
+            "vizdoom_gym",
+            result["vizdoom_gym_steps_per_s"],
+        ),
+    ]
+    rows += [
+        (f"rlkit vector shm ×{n}", f"vector{n}", r) for n, r in result["vector_steps_per_s"].items()
+    ]
+    rows += [
+        (f"gymnasium AsyncVectorEnv ×{n}", f"gym_async{n}", r)
+        for n, r in result["gym_async_steps_per_s"].items()
+    ]
+    for label, key, rate in rows:
+        startup = result["startup_s"].get(key)
+        lines.append(f"{label:<34}{_fmt(rate, ',.0f'):>12}{_fmt(startup, '.2f'):>12}")
+    lines += ["", f"{'ratio':<22}{'value':>8}{'target':>9}  result"]
+    for name, t in result["targets"].items():
+        verdict = {True: "pass", False: "MISS", None: "n/a"}[t["pass"]]
+        lines.append(
+            f"{name:<22}{_fmt(t['value'], '.2f'):>8}{'≥' + format(t['min'], 'g'):>9}  {verdict}"
+        )
+    load = result.get("load_average_1m") or {}
+    if load.get("start") is not None:
+        lines.append(
+            f"load average (1 min) {load['start']:.1f} at start, {load['end']:.1f} at end "
+            f"on {mach.get('cpu_cores')} cores"
+        )
+        cores = mach.get("cpu_cores") or 1
+        if max(load["start"], load["end"] or 0) > 0.5 * cores:
+            lines.append(
+                "warning: other work was running; compare the rounds in the JSON "
+                "(rounds_steps_per_s) before trusting a ratio"
+            )
+    for key, reason in result["null_reasons"].items():
+        lines.append(f"note: {key} is null: {reason}")
+    return "\n".join(lines)
+
+
+def _load_average() -> float | None:
+    try:
+        return os.getloadavg()[0]
+    except (OSError, AttributeError):  # not available on this platform
+        return None
+
+
+def _fmt(value: float | None, spec: str) -> str:
+    return "—" if value is None else format(value, spec)
+
+
+# -- notebook 01 helpers ----------------------------------------------------------------------
+def env_throughput(
+    env_ids: Sequence[str],
+    seconds: float = 2.0,
+    *,
+    repeats: int = 1,
+    seed: int = 0,
+    env_kwargs: Mapping[str, Mapping[str, Any]] | None = None,
+) -> dict[str, dict[str, float]]:
+    """Steps and emulator frames per second of one env per id, measured interleaved.
+
+    Frames count what the emulator simulates: ``steps × frame_skip`` for ViZDoom and Atari,
+    steps for everything else.
+
+    :param env_ids: ids for :func:`rlkit.envs.make_env`, e.g. ``["CartPole-v1", "ALE/Pong-v5",
+        "vizdoom:basic"]``.
+    :param seconds: timed seconds per env, all rounds together.
+    :param repeats: interleaved rounds (median reported).
+    :param seed: seed of resets and random actions.
+    :param env_kwargs: optional per-id ``make_env`` keyword arguments.
+    :return: ``{env_id: {"steps_per_s", "frames_per_step", "frames_per_s", "startup_s"}}``
+    """
+    from rlkit.envs import make_env
+
+    _check_duration(seconds, repeats)
+    if isinstance(env_ids, str) or not env_ids:
+        raise ValueError(f"env_ids must be a non-empty list of env ids, got {env_ids!r}")
+    kw = dict(env_kwargs or {})
+    unknown = set(kw) - set(env_ids)
+    if unknown:
+        raise ValueError(f"env_kwargs names ids not in env_ids: {sorted(unknown)}")
+
+    def build(env_id: str) -> Callable[[], Workload]:
+        return lambda: EnvLoop(make_env(env_id, **kw.get(env_id, {})), seed, env_id)
+
+    m = measure_interleaved({e: build(e) for e in env_ids}, seconds, repeats)
+    out = {}
+    for env_id, rec in m.items():
+        fps = rec["meta"]["frames_per_step"]
+        out[env_id] = {
+            "steps_per_s": rec["rate"],
+            "frames_per_step": fps,
+            "frames_per_s": rec["rate"] * fps,
+            "startup_s": rec["startup_s"],
+        }
+    return out
+
+
+def _ipc_peer(conn: Any, shared: Any) -> None:
+    """Child side of :func:`ipc_cost`: receive observations and acknowledge each one."""
+    view = np.frombuffer(shared, dtype=np.uint8)
+    local = np.empty_like(view)
+    conn.send_bytes(b"ready")
+    while True:
+        command = conn.recv()
+        if command[0] == "stop":
+            return
+        if command[0] == "pipe":
+            while conn.recv() is not None:  # unpickling makes the child's own copy
+                conn.send_bytes(b"k")
+        else:  # "shm": the data is already in shared memory; copy it out, as a learner would
+            size = command[1]
+            while conn.recv_bytes() == b"g":
+                local[:size] = view[:size]
+                conn.send_bytes(b"k")
+
+
+def _timed(one: Callable[[], None], seconds: float) -> float:
+    """Calls of ``one`` per second over ``seconds`` (after a short untimed warm-up)."""
+    for _ in range(20):
+        one()
+    n, t0 = 0, time.perf_counter()
+    deadline = t0 + seconds
+    while True:
+        one()
+        n += 1
+        if (now := time.perf_counter()) >= deadline:
+            return n / (now - t0)
+
+
+def ipc_cost(obs_bytes_list: Sequence[int], seconds: float = 1.0) -> list[dict[str, float]]:
+    """Bytes per second of handing observations of each size to another process.
+
+    Three ways, each one observation per message with an acknowledgement back (as an actor
+    waiting for its learner would): pickled through a ``multiprocessing`` pipe; written into
+    shared memory with only a one-byte signal through the pipe; and, as the ceiling, a plain
+    copy inside one process.
+
+    :param obs_bytes_list: observation sizes in bytes, e.g. ``[4 * 84 * 84, 240 * 320 * 3]``.
+    :param seconds: timed seconds per size and method.
+    :return: one dict per size: ``obs_bytes``, ``pipe_msgs_per_s``, ``pipe_bytes_per_s``,
+        ``shm_msgs_per_s``, ``shm_bytes_per_s``, ``local_copy_bytes_per_s``.
+    """
+    sizes = list(obs_bytes_list)
+    if not sizes or not all(isinstance(s, int | np.integer) and s >= 1 for s in sizes):
+        raise ValueError(f"obs_bytes_list must be positive integers, got {obs_bytes_list!r}")
+    _check_duration(seconds, 1)
+    # spawn, not fork: forking a process that may hold torch/OpenMP threads is unsafe.
+    ctx = mp.get_context("spawn")
+    shared = ctx.RawArray("B", int(max(sizes)))
+    view = np.frombuffer(shared, dtype=np.uint8)
+    parent, child = ctx.Pipe()
+    peer = ctx.Process(target=_ipc_peer, args=(child, shared), daemon=True)
+    peer.start()
+    results = []
+    try:
+        # A child that cannot start (a script without an ``if __name__ == "__main__":`` guard
+        # re-runs itself under spawn) would otherwise leave this process waiting forever.
+        if not parent.poll(60) or parent.recv_bytes() != b"ready":
+            raise RuntimeError(
+                "ipc_cost's helper process did not start within 60 s; a script calling it needs "
+                "an `if __name__ == '__main__':` guard"
+            )
+        for size in sizes:
+            size = int(size)
+            obs = np.random.default_rng(0).integers(0, 256, size=size, dtype=np.uint8)
+
+            def by_pipe(obs: np.ndarray = obs) -> None:
+                parent.send(obs)
+                parent.recv_bytes()
+
+            def by_shm(obs: np.ndarray = obs, size: int = size) -> None:
+                view[:size] = obs
+                parent.send_bytes(b"g")
+                parent.recv_bytes()
+
+            parent.send(("pipe",))
+            pipe_rate = _timed(by_pipe, seconds)
+            parent.send(None)
+            parent.send(("shm", size))
+            shm_rate = _timed(by_shm, seconds)
+            parent.send_bytes(b"s")
+            dst = np.empty_like(obs)
+            copy_rate = _timed(lambda obs=obs, dst=dst: np.copyto(dst, obs), seconds)
+            results.append(
+                {
+                    "obs_bytes": size,
+                    "pipe_msgs_per_s": pipe_rate,
+                    "pipe_bytes_per_s": pipe_rate * size,
+                    "shm_msgs_per_s": shm_rate,
+                    "shm_bytes_per_s": shm_rate * size,
+                    "local_copy_bytes_per_s": copy_rate * size,
+                }
+            )
+        parent.send(("stop",))
+        peer.join(timeout=5)
+    finally:
+        if peer.is_alive():
+            peer.terminate()
+            peer.join(timeout=5)
+        parent.close()
+        child.close()
+    return results
+
+
+def log_to_stderr(line: str) -> None:
+    """Progress printer for benchmarks (stdout is kept for results)."""
+    print(line, file=sys.stderr, flush=True)
