@@ -14,6 +14,7 @@ both.
 from __future__ import annotations
 
 import itertools
+import operator
 import os
 import tempfile
 import weakref
@@ -54,14 +55,23 @@ def available_scenarios() -> list[str]:
     return names
 
 
-def subsample_indices(src: tuple[int, int], dst: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
-    """Row and column indices that pick the pixel nearest each output cell's centre.
+def subsample_indices(src: tuple[int, int], dst: tuple[int, int]) -> tuple:
+    """An index that picks the pixel nearest each output cell's centre: ``frame[index]``.
 
-    ``frame[rows, cols]`` then resizes ``src`` to ``dst`` in one numpy gather: computed once,
-    it replaces a resize call per step (ViZDoom's own example spends most of its step time there).
+    Computed once, it replaces a resize call per step (ViZDoom's own example spends most of its
+    step time resizing). Where the size ratio is a whole number the index is a strided slice
+    (a few times cheaper than a gather); otherwise an index array. Both pick the same pixels.
     """
-    rows = ((np.arange(dst[0]) + 0.5) * src[0] / dst[0]).astype(np.intp)[:, None]
-    cols = ((np.arange(dst[1]) + 0.5) * src[1] / dst[1]).astype(np.intp)[None, :]
+
+    def axis(n_src: int, n_dst: int):
+        if n_src % n_dst == 0:
+            f = n_src // n_dst
+            return slice(f // 2, f // 2 + f * n_dst, f)
+        return ((np.arange(n_dst) + 0.5) * n_src / n_dst).astype(np.intp)
+
+    rows, cols = axis(src[0], dst[0]), axis(src[1], dst[1])
+    if isinstance(rows, np.ndarray) and isinstance(cols, np.ndarray):
+        return rows[:, None], cols[None, :]  # broadcast to a (H, W) gather
     return rows, cols
 
 
@@ -73,6 +83,25 @@ def _engine_screen(height: int, width: int) -> tuple[int, int]:
         f"resolution {(height, width)} is larger than the largest 4:3 engine screen "
         f"{_SCREENS[-1]}; valid: height ≤ {_SCREENS[-1][0]} and width ≤ {_SCREENS[-1][1]}"
     )
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int | np.integer) and not isinstance(value, bool | np.bool_)
+
+
+def _check_int(name: str, value: Any, lo: int, hi: int) -> None:
+    if not (_is_int(value) and lo <= value <= hi):
+        raise ValueError(f"{name} must be an integer in {lo}..{hi}, got {value!r}")
+
+
+def _check_size(name: str, value: Any) -> None:
+    ok = (
+        isinstance(value, tuple | list)
+        and len(value) == 2
+        and all(_is_int(v) and v >= 8 for v in value)
+    )
+    if not ok:
+        raise ValueError(f"{name} must be (height, width) with integers ≥ 8, got {value!r}")
 
 
 class ViZDoomEnv(gym.Env):
@@ -116,26 +145,17 @@ class ViZDoomEnv(gym.Env):
         valid = available_scenarios()
         if scenario not in valid:
             raise ValueError(f"unknown ViZDoom scenario {scenario!r}; valid: {', '.join(valid)}")
-        if not (isinstance(frame_skip, int | np.integer) and 1 <= frame_skip <= MAX_FRAME_SKIP):
-            raise ValueError(
-                f"frame_skip must be an integer in 1..{MAX_FRAME_SKIP}, got {frame_skip!r}"
-            )
-        if not (isinstance(frame_stack, int | np.integer) and 1 <= frame_stack <= MAX_FRAME_STACK):
-            raise ValueError(
-                f"frame_stack must be an integer in 1..{MAX_FRAME_STACK}, got {frame_stack!r}"
-            )
-        if len(tuple(resolution)) != 2 or not all(
-            isinstance(v, int | np.integer) and v >= 8 for v in resolution
-        ):
-            raise ValueError(
-                f"resolution must be (height, width) with integers ≥ 8, got {resolution!r}"
-            )
+        _check_int("frame_skip", frame_skip, 1, MAX_FRAME_SKIP)
+        _check_int("frame_stack", frame_stack, 1, MAX_FRAME_STACK)
+        _check_size("resolution", resolution)
+        if render_resolution is not None:
+            _check_size("render_resolution", render_resolution)
         if actions not in ("buttons", "combinations"):
             raise ValueError(f"actions must be 'buttons' or 'combinations', got {actions!r}")
         if render_mode not in (None, "rgb_array"):
             raise ValueError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
-        if episode_timeout is not None and episode_timeout < 1:
-            raise ValueError(f"episode_timeout must be ≥ 1 tic or None, got {episode_timeout}")
+        if episode_timeout is not None:
+            _check_int("episode_timeout", episode_timeout, 1, 10**9)
 
         self.scenario = scenario
         self.frame_skip = int(frame_skip)
@@ -189,13 +209,14 @@ class ViZDoomEnv(gym.Env):
         self.buttons = buttons
         self._action_lists = [row.tolist() for row in table]
         self.action_space = spaces.Discrete(len(self._action_lists))
+        self._n_actions = len(self._action_lists)
+        self._ended = True  # until the first reset()
         self.observation_space = spaces.Box(
             0, 255, shape=(self.frame_stack, height, width), dtype=np.uint8
         )
-        self._rows, self._cols = subsample_indices(screen, (height, width))
+        self._index = subsample_indices(screen, (height, width))
         self._frames = np.zeros((self.frame_stack, height, width), dtype=np.uint8)
         self._rgb: np.ndarray | None = None
-        self._info = dict.fromkeys(_INFO_VARIABLES, 0.0)
 
     # -- helpers ---------------------------------------------------------------------------
     def _grab(self, state) -> None:
@@ -204,25 +225,25 @@ class ViZDoomEnv(gym.Env):
         if self.render_mode == "rgb_array":
             self._rgb = screen
             # ITU-R BT.601 luma, integer weights summing to 256 so the result fits uint8.
-            small = screen[self._rows, self._cols].astype(np.uint16)
+            small = screen[self._index].astype(np.uint16)
             gray = (small[..., 0] * 77 + small[..., 1] * 150 + small[..., 2] * 29) >> 8
         else:
-            gray = screen[self._rows, self._cols]
+            gray = screen[self._index]
         if self.frame_stack > 1:
             self._frames[:-1] = self._frames[1:]
         self._frames[-1] = gray
 
     def _read_info(self, state) -> dict[str, Any]:
         if state is not None:
-            values = state.game_variables[self._var_index]
-            for key, value in zip(self._info, values, strict=True):
-                self._info[key] = float(value)
+            health, ammo, kills = state.game_variables[self._var_index].tolist()
         else:  # the episode has ended: no state, but the variables can still be read
-            for key, var in zip(self._info, self._variables, strict=True):
-                self._info[key] = float(self.game.get_game_variable(var))
-        info = dict(self._info)
-        info["score"] = float(self.game.get_total_reward())
-        return info
+            health, ammo, kills = (float(self.game.get_game_variable(v)) for v in self._variables)
+        return {
+            "health": health,
+            "ammo": ammo,
+            "kills": kills,
+            "score": self.game.get_total_reward(),
+        }
 
     # -- gymnasium API -----------------------------------------------------------------------
     def reset(self, *, seed: int | None = None, options: dict | None = None):
@@ -231,6 +252,7 @@ class ViZDoomEnv(gym.Env):
             # ViZDoom's own RNG (monster placement, damage rolls) is separate from numpy's.
             self.game.set_seed(int(seed) % (2**31))
         self.game.new_episode()
+        self._ended = False
         state = self.game.get_state()
         self._grab(state)
         if self.frame_stack > 1:
@@ -238,15 +260,22 @@ class ViZDoomEnv(gym.Env):
         return self._frames.copy(), self._read_info(state)
 
     def step(self, action):
-        if not self.action_space.contains(action):
+        try:
+            a = operator.index(action)
+        except TypeError:
+            a = -1
+        if not 0 <= a < self._n_actions:
             raise ValueError(
-                f"action {action!r} is not valid; valid: integers 0..{self.action_space.n - 1} "
+                f"action {action!r} is not valid; valid: integers 0..{self._n_actions - 1} "
                 f"({', '.join(self.action_names)})"
             )
-        reward = self.game.make_action(self._action_lists[int(action)], self.frame_skip)
+        if self._ended:
+            raise RuntimeError("the episode has ended; call reset() before step()")
+        reward = self.game.make_action(self._action_lists[a], self.frame_skip)
         terminated = truncated = False
         if self.game.is_episode_finished():
             state = None
+            self._ended = True
             # A timeout is the only end that is not the agent's doing; death and goal terminate.
             truncated = self.game.is_episode_timeout_reached() and not self.game.is_player_dead()
             terminated = not truncated

@@ -103,11 +103,11 @@ class _Shrink(gym.ObservationWrapper):
         super().__init__(env)
         from rlkit.doom import subsample_indices
 
-        self._rows, self._cols = subsample_indices(env.observation_space.shape[:2], size)
+        self._index = subsample_indices(env.observation_space.shape[:2], size)
         self.observation_space = gym.spaces.Box(0, 255, shape=size, dtype=np.uint8)
 
     def observation(self, observation):
-        return observation[self._rows, self._cols]
+        return observation[self._index]
 
 
 def _gym_make(env_id: str, **kwargs) -> gym.Env:

@@ -329,14 +329,50 @@ def test_bad_action_names_valid_actions():
         env.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=TypeError,
-    reason="doom.py calls tuple(resolution) before checking its type: a bare int raises TypeError",
-)
 def test_scalar_resolution_is_value_error():
     with pytest.raises(ValueError, match="resolution"):
         make_env("vizdoom:basic", resolution=84)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"render_mode": "rgb_array", "render_resolution": (5,)}, "render_resolution"),
+        ({"episode_timeout": "x"}, "episode_timeout"),
+        ({"frame_skip": True}, "frame_skip"),
+        ({"frame_stack": True}, "frame_stack"),
+    ],
+)
+def test_more_bad_arguments_are_value_errors(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        make_env("vizdoom:basic", **kwargs)
+
+
+def test_step_after_the_episode_ended_asks_for_reset():
+    env = make_env("vizdoom:simpler_basic", frame_skip=64)
+    env.reset(seed=0)
+    done = False
+    while not done:
+        _, _, terminated, truncated, _ = env.step(0)
+        done = terminated or truncated
+    with pytest.raises(RuntimeError, match="call reset"):
+        env.step(0)
+    env.reset()
+    env.step(0)  # fine again after reset
+    env.close()
+
+
+@pytest.mark.parametrize("size", [(60, 80), (30, 45), (84, 84), (120, 160)])
+def test_subsampling_picks_the_pixel_nearest_each_cell_centre(size):
+    from rlkit.doom import subsample_indices
+
+    src = (120, 160)
+    frame = np.arange(src[0] * src[1], dtype=np.int64).reshape(src)
+    out = frame[subsample_indices(src, size)]
+    assert out.shape == size
+    rows = ((np.arange(size[0]) + 0.5) * src[0] / size[0]).astype(int)
+    cols = ((np.arange(size[1]) + 0.5) * src[1] / size[1]).astype(int)
+    assert np.array_equal(out, frame[np.ix_(rows, cols)])
 
 
 def test_scenarios_listed():
