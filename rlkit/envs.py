@@ -15,6 +15,13 @@ import numpy as np
 
 VIZDOOM_PREFIX = "vizdoom:"
 EXAMPLE_GYM_IDS = ("CartPole-v1", "Acrobot-v1", "LunarLander-v3", "ALE/Pong-v5")
+# Readable action names for classic-control envs (from gymnasium's documentation).
+KNOWN_ACTION_NAMES = {
+    "CartPole": ("PUSH_LEFT", "PUSH_RIGHT"),
+    "Acrobot": ("TORQUE_-1", "TORQUE_0", "TORQUE_+1"),
+    "LunarLander": ("NOOP", "FIRE_LEFT", "FIRE_MAIN", "FIRE_RIGHT"),
+    "MountainCar": ("PUSH_LEFT", "NOOP", "PUSH_RIGHT"),
+}
 
 
 @dataclass(frozen=True)
@@ -138,6 +145,8 @@ def env_spec(env: gym.Env, env_id: str, env_kwargs: dict[str, Any] | None = None
     elif hasattr(env, "unwrapped"):
         names = getattr(env.unwrapped, "action_names", None)
     if names is None:
+        names = KNOWN_ACTION_NAMES.get(env_id.split("-v")[0])
+    if names is None or len(names) != int(act_space.n):
         names = _action_names(env, int(act_space.n))
     return EnvSpec(
         env_id=env_id,
