@@ -437,6 +437,6 @@ def test_env_spec_vizdoom_round_trip():
 def test_env_spec_gym_ids():
     cart = env_spec(make_env("CartPole-v1"), "CartPole-v1")
     assert cart.observation_shape == (4,) and cart.observation_dtype == "float32"
-    assert cart.action_names == ("action_0", "action_1") and cart.env_kwargs == {}
+    assert cart.action_names == ("PUSH_LEFT", "PUSH_RIGHT") and cart.env_kwargs == {}
     with pytest.raises(ValueError, match="Discrete"):
         env_spec(make_env("Pendulum-v1"), "Pendulum-v1")
