@@ -15,19 +15,18 @@ Notebook 01 uses :func:`env_throughput` (steps and frames per second per env fam
 
 from __future__ import annotations
 
-import contextlib
 import datetime as _dt
-import json
 import multiprocessing as mp
 import os
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 import numpy as np
+
+from rlkit.atomic import write_json as write_json_atomic  # noqa: F401  (used by the CLI)
 
 SCHEMA_VERSION = 1
 # Ratio name -> minimum wanted value (rlkit's env vs the raw engine loop and vizdoom's own
@@ -61,30 +60,6 @@ def result_header(benchmark: str) -> dict[str, Any]:
         "created_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "machine": machine_section(),
     }
-
-
-def write_json_atomic(path: str | os.PathLike, data: Any) -> None:
-    """Write ``data`` as JSON so that ``path`` holds either the old or the complete new file.
-
-    :param path: destination; its folder is created if missing.
-    :param data: JSON-able object.
-    """
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    # The temp file lives next to the target: os.replace is atomic only within one filesystem.
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=folder)
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=2)
-            f.write("\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
 
 
 class Workload(Protocol):

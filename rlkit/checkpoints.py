@@ -43,7 +43,6 @@ import dataclasses
 import json
 import os
 import re
-import secrets
 import zipfile
 import zlib
 from collections import OrderedDict
@@ -51,12 +50,13 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
+from rlkit.atomic import atomic_write
 from rlkit.devices import library_versions, select_device
 from rlkit.models import model_from_spec
 
@@ -199,41 +199,6 @@ def _plain(obj: Any, path: str) -> Any:
 # atomic writing
 
 
-def _fsync_dir(directory: Path) -> None:
-    """Make a rename durable on POSIX file systems (a no-op where directories can't be opened)."""
-    if os.name != "posix":
-        return
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def _atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> None:
-    """Write ``path`` through a temporary sibling file, fsync, then :func:`os.replace`."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    # 0o666 filtered by the umask, like an ordinary open(); mkstemp would force 0o600.
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    _fsync_dir(path.parent)
-
-
 def cleanup_temp_files(path: str | os.PathLike[str]) -> list[Path]:
     """Delete temporary files that a killed :func:`save_checkpoint` left next to ``path``.
 
@@ -326,7 +291,7 @@ def save_checkpoint(
         if not isinstance(key, str):
             raise TypeError(f"extra_state keys must be strings, got {key!r}")
 
-    _atomic_write(path, lambda f: torch.save(payload, f))
+    atomic_write(path, lambda f: torch.save(payload, f))
 
     if sidecar:
         tensors = [v for v in payload["state_dict"].values() if isinstance(v, torch.Tensor)]
@@ -342,7 +307,7 @@ def save_checkpoint(
         }
         text = json.dumps(summary, indent=2, sort_keys=True) + "\n"
         sidecar_path = path.with_name(path.name + ".json")
-        _atomic_write(sidecar_path, lambda f: f.write(text.encode("utf-8")))
+        atomic_write(sidecar_path, lambda f: f.write(text.encode("utf-8")))
     return path
 
 

@@ -47,8 +47,8 @@ def _train(p: argparse.ArgumentParser) -> Handler:
     )
 
     def run(args: argparse.Namespace) -> int:
-        from rlkit.agents.common import write_json
         from rlkit.agents.dqn import train_dqn
+        from rlkit.atomic import write_json
         from rlkit.config import preset
         from rlkit.dashboard import Dashboard
 

@@ -117,7 +117,7 @@ def test_terminated_transitions_do_not_bootstrap():
 
 
 def test_target_network_syncs_every_interval():
-    cfg = preset("cartpole", target_update_interval=3, lr=1e-2)
+    cfg = preset("cartpole", target_update_interval=3, tau=1.0, lr=1e-2)
     learner = DQNLearner(cfg, (4,), 2, "cpu")
     before = [p.clone() for p in learner.target.parameters()]
     for _ in range(2):

@@ -371,7 +371,7 @@ def _make_buffer(c: DQNConfig, spec, device):
 
 
 def _save(run_dir, learner, buffer, history, spec, config, step, rng) -> Path:
-    from rlkit.agents.common import write_atomic, write_json
+    from rlkit.atomic import write_bytes, write_json
     from rlkit.checkpoints import save_checkpoint
 
     run_dir = Path(run_dir)
@@ -400,7 +400,7 @@ def _save(run_dir, learner, buffer, history, spec, config, step, rng) -> Path:
         extra_state=extra,
     )
     write_json(run_dir / "history.json", history.to_dict())
-    write_atomic(run_dir / "episodes.csv", history.episodes_csv())
+    write_bytes(run_dir / "episodes.csv", history.episodes_csv())
     return Path(path)
 
 
