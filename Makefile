@@ -42,7 +42,8 @@ lab: $(STAMP)
 	$(VENV)/bin/jupyter lab notebooks
 
 bench: $(STAMP)
-	$(PY) -m rlkit bench env --env vizdoom:basic --seconds 10 --json | tee $(RUNS)/bench-env.json
+	mkdir -p $(RUNS)
+	$(PY) -m rlkit bench env --env vizdoom:basic --seconds 10 --json --out $(RUNS)/bench-env.json
 
 clean:
 	rm -rf $(RUNS) .pytest_cache .ruff_cache
