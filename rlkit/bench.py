@@ -39,6 +39,7 @@ ENV_TARGETS = {
 }
 VECTOR_WORKERS = (1, 2, 4)
 GYM_ASYNC_WORKERS = (2,)
+THREAD_WORKERS = (2,)
 # Random actions are drawn before timing and replayed cyclically; a power of two makes the
 # wrap-around a bit mask.
 _N_ACTIONS = 4096
@@ -328,6 +329,7 @@ def bench_env(
     seed: int = 0,
     vector_workers: Sequence[int] = VECTOR_WORKERS,
     async_workers: Sequence[int] = GYM_ASYNC_WORKERS,
+    thread_workers: Sequence[int] = THREAD_WORKERS,
     log: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Steps per second of one env id, from the bare engine up to vector envs.
@@ -344,13 +346,19 @@ def bench_env(
     :param seed: seed of resets and action draws.
     :param vector_workers: worker counts for rlkit's vector env.
     :param async_workers: worker counts for gymnasium's ``AsyncVectorEnv``.
+    :param thread_workers: env counts for rlkit's thread-backed vector env (no target: shown
+        next to the process-based one because ViZDoom steps without the GIL).
     :param log: called with progress lines.
     :return: the JSON record (see ``tests/test_bench_cli.py`` for its fields).
     """
     from rlkit.envs import VIZDOOM_PREFIX, is_atari, is_vizdoom, make_env
 
     _check_duration(seconds, repeats)
-    for name, counts in (("vector_workers", vector_workers), ("async_workers", async_workers)):
+    for name, counts in (
+        ("vector_workers", vector_workers),
+        ("async_workers", async_workers),
+        ("thread_workers", thread_workers),
+    ):
         if not all(isinstance(c, int) and c >= 1 for c in counts):
             raise ValueError(f"{name} must be integers ≥ 1, got {list(counts)!r}")
     env_kwargs: dict[str, Any] = {}
@@ -424,6 +432,8 @@ def bench_env(
         factories[f"vector{n}"] = vector(n, "shm")
     for n in async_workers:
         factories[f"gym_async{n}"] = vector(n, "async")
+    for n in thread_workers:
+        factories[f"threads{n}"] = vector(n, "threads")
 
     load_start = _load_average()
     m = measure_interleaved(factories, seconds, repeats, catch=True, log=log)
@@ -436,15 +446,18 @@ def bench_env(
     rlkit_rate = rate["rlkit"]
     vector_rates = {str(n): rate[f"vector{n}"] for n in vector_workers}
     async_rates = {str(n): rate[f"gym_async{n}"] for n in async_workers}
+    thread_rates = {str(n): rate[f"threads{n}"] for n in thread_workers}
     ratios = {
         "rlkit/raw": _ratio(rlkit_rate, rate.get("raw")),
         "rlkit/vizdoom_gym": _ratio(rlkit_rate, rate.get("vizdoom_gym")),
         "vector2/rlkit": _ratio(vector_rates.get("2"), rlkit_rate),
         "vector2/gym_async2": _ratio(vector_rates.get("2"), async_rates.get("2")),
+        "threads2/rlkit": _ratio(thread_rates.get("2"), rlkit_rate),
     }
     targets = {
         k: {"min": lo, "value": ratios[k], "pass": None if ratios[k] is None else ratios[k] >= lo}
         for k, lo in ENV_TARGETS.items()
+        if k in ratios
     }
     return result_header("env") | {
         "env": env_id,
@@ -456,6 +469,7 @@ def bench_env(
         "vizdoom_gym_steps_per_s": rate.get("vizdoom_gym"),
         "vector_steps_per_s": vector_rates,
         "gym_async_steps_per_s": async_rates,
+        "vector_threads_steps_per_s": thread_rates,
         "ratios": ratios,
         "targets": targets,
         "startup_s": {k: v["startup_s"] for k, v in m.items()},
@@ -502,11 +516,19 @@ def format_env_table(result: Mapping[str, Any]) -> str:
         (f"gymnasium AsyncVectorEnv ×{n}", f"gym_async{n}", r)
         for n, r in result["gym_async_steps_per_s"].items()
     ]
+    rows += [
+        (f"rlkit vector threads ×{n}", f"threads{n}", r)
+        for n, r in result.get("vector_threads_steps_per_s", {}).items()
+    ]
     for label, key, rate in rows:
         startup = result["startup_s"].get(key)
         lines.append(f"{label:<34}{_fmt(rate, ',.0f'):>12}{_fmt(startup, '.2f'):>12}")
     lines += ["", f"{'ratio':<22}{'value':>8}{'target':>9}  result"]
-    for name, t in result["targets"].items():
+    for name, value in result["ratios"].items():
+        t = result["targets"].get(name)
+        if t is None:  # reported for comparison, no target
+            lines.append(f"{name:<22}{_fmt(value, '.2f'):>8}{'-':>9}")
+            continue
         verdict = {True: "pass", False: "MISS", None: "n/a"}[t["pass"]]
         lines.append(
             f"{name:<22}{_fmt(t['value'], '.2f'):>8}{'≥' + format(t['min'], 'g'):>9}  {verdict}"

@@ -15,7 +15,7 @@ from typing import Any
 
 OPTIMIZERS = ("adam", "adamw", "rmsprop", "sgd")
 LOSSES = ("huber", "mse")
-VECTOR_BACKENDS = ("sync", "shm", "async")
+VECTOR_BACKENDS = ("sync", "threads", "shm", "async")
 
 
 class ConfigError(ValueError):
@@ -33,7 +33,8 @@ class DQNConfig:
     num_envs: int = 1
     """Environments stepped together; each step adds ``num_envs`` transitions."""
     vector_backend: str = "sync"
-    """``sync`` (in-process), ``shm`` (rlkit's shared-memory workers) or ``async`` (gymnasium)."""
+    """``sync`` (one by one), ``threads`` (in parallel threads: ViZDoom runs without the GIL),
+    ``shm`` (rlkit's shared-memory worker processes) or ``async`` (gymnasium's processes)."""
     total_steps: int = 50_000
     """Environment steps to train for, summed over all envs."""
     buffer_size: int = 50_000

@@ -12,7 +12,13 @@ import pytest
 
 from rlkit import bench, cli
 
-RATIO_NAMES = ["rlkit/raw", "rlkit/vizdoom_gym", "vector2/rlkit", "vector2/gym_async2"]
+RATIO_NAMES = [
+    "rlkit/raw",
+    "rlkit/vizdoom_gym",
+    "vector2/rlkit",
+    "vector2/gym_async2",
+    "threads2/rlkit",
+]
 MACHINE_KEYS = {"cpu_model", "cpu_cores", "torch", "numpy", "gymnasium", "vizdoom", "cuda_devices"}
 
 
@@ -102,6 +108,8 @@ def test_bench_env_vizdoom_schema(doom_result):
     v2 = r["vector_steps_per_s"]["2"]
     assert r["ratios"]["rlkit/raw"] == pytest.approx(r["rlkit_steps_per_s"] / r["raw_steps_per_s"])
     assert r["ratios"]["vector2/gym_async2"] == pytest.approx(v2 / r["gym_async_steps_per_s"]["2"])
+    assert set(r["vector_threads_steps_per_s"]) == {"2"}
+    assert _positive(r["vector_threads_steps_per_s"]["2"])
     assert {k: t["min"] for k, t in r["targets"].items()} == bench.ENV_TARGETS
     for name, t in r["targets"].items():
         assert t["value"] == r["ratios"][name] and t["pass"] == (t["value"] >= t["min"])
@@ -112,6 +120,7 @@ def test_bench_env_vizdoom_schema(doom_result):
         "vector1",
         "vector2",
         "gym_async2",
+        "threads2",
     }
     assert all(v > 0 for v in r["startup_s"].values())
     json.dumps(r)  # JSON-able as is
