@@ -111,7 +111,8 @@ def _play(p: argparse.ArgumentParser) -> Handler:
         model, ckpt = load_model(args.checkpoint, device=args.device)
         spec = ckpt.metadata["env_spec"]
         env_id, env_kwargs = spec["env_id"], spec.get("env_kwargs", {})
-        policy = random_policy(env_id, seed=args.seed) if args.random else model
+        n_actions = len(spec["action_names"])
+        policy = random_policy(n_actions, seed=args.seed) if args.random else model
         with stdout_to_stderr():
             res = evaluate(policy, env_id, args.episodes, seed=args.seed, env_kwargs=env_kwargs)
         record = {

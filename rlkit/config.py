@@ -219,26 +219,31 @@ def apply_overrides(config: Any, overrides: dict[str, Any]) -> Any:
             f"unknown config field(s) {', '.join(unknown)} for {type(config).__name__}; "
             f"valid: {', '.join(sorted(names))}"
         )
-    parsed = {k: _coerce(k, v, getattr(config, k)) for k, v in overrides.items()}
+    types = {f.name: str(f.type) for f in dataclasses.fields(config)}
+    parsed = {k: _coerce(k, v, types[k]) for k, v in overrides.items()}
+    if hasattr(config, "env_kwargs"):  # never share the preset's dict with a copy
+        parsed.setdefault("env_kwargs", dict(config.env_kwargs))
     return dataclasses.replace(config, **parsed)
 
 
-def _coerce(name: str, value: Any, current: Any) -> Any:
-    if not isinstance(value, str) or isinstance(current, str):
+def _coerce(name: str, value: Any, annotation: str) -> Any:
+    """Parse ``value`` for a field annotated ``annotation`` (e.g. ``"int | None"``)."""
+    kinds = {part.strip().split("[")[0] for part in annotation.split("|")}
+    if not isinstance(value, str) or "str" in kinds:
         # Papermill gives ints where a float is expected (lr=1): accept them as floats.
-        if isinstance(current, float) and _is_int(value):
+        if "float" in kinds and _is_int(value):
             return float(value)
         return value
     text = value.strip()
-    if text.lower() in ("none", "null"):
+    if text.lower() in ("none", "null") and "None" in kinds:
         return None
-    if isinstance(current, bool):
+    if "bool" in kinds:
         if text.lower() in ("true", "1", "yes"):
             return True
         if text.lower() in ("false", "0", "no"):
             return False
         raise ConfigError(f"config field {name!r} = {value!r} is not a boolean; valid: true, false")
-    if isinstance(current, dict):
+    if "dict" in kinds:
         import json
 
         try:
@@ -248,11 +253,14 @@ def _coerce(name: str, value: Any, current: Any) -> Any:
                 f"config field {name!r} = {value!r} is not JSON; valid: a JSON object"
             ) from None
     try:
-        if _is_int(current):
-            return int(text)
-        return float(text)
+        number = float(text)
     except ValueError:
         raise ConfigError(f"config field {name!r} = {value!r} is not a number") from None
+    if "int" in kinds:
+        if not number.is_integer():
+            raise ConfigError(f"config field {name!r} = {value!r} is not a whole number")
+        return int(number)  # accepts 1e5 for 100000
+    return number
 
 
 # -- named presets ---------------------------------------------------------------------------

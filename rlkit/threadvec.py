@@ -26,28 +26,37 @@ from gymnasium.vector.utils import concatenate, iterate
 
 
 class _Threads:
-    """Persistent helper threads; the caller's thread does job 0 itself."""
+    """Persistent helper threads; the caller's thread does job 0 itself.
 
-    def __init__(self, n_helpers: int, work: Callable[[int], None]):
+    The threads hold only this pool, never the env: the job is handed over per call and
+    dropped afterwards, so an env that is no longer referenced can be collected (and its
+    finalizer stops the threads).
+    """
+
+    def __init__(self, n_helpers: int):
         self.jobs = [threading.Semaphore(0) for _ in range(n_helpers)]
         self.done = threading.Semaphore(0)
         self.stop = False
+        self.work: Callable[[int], None] | None = None
         self.threads = [
-            threading.Thread(target=self._loop, args=(i + 1, work), daemon=True, name=f"env{i + 1}")
+            threading.Thread(target=self._loop, args=(i + 1,), daemon=True, name=f"env{i + 1}")
             for i in range(n_helpers)
         ]
         for t in self.threads:
             t.start()
 
-    def _loop(self, index: int, work: Callable[[int], None]) -> None:
+    def _loop(self, index: int) -> None:
         while True:
             self.jobs[index - 1].acquire()
             if self.stop:
                 return
-            work(index)
+            self.work(index)
             self.done.release()
 
     def run(self, work: Callable[[int], None]) -> None:
+        if self.stop:
+            raise RuntimeError("this vector env is closed")
+        self.work = work
         for job in self.jobs:
             job.release()
         try:
@@ -55,6 +64,7 @@ class _Threads:
         finally:
             for _ in self.jobs:  # always wait, so no thread is left mid-step
                 self.done.acquire()
+            self.work = None
 
     def shutdown(self) -> None:
         self.stop = True
@@ -77,7 +87,7 @@ class ThreadVectorEnv(SyncVectorEnv):
         super().__init__(env_fns, copy=copy, autoreset_mode=AutoresetMode.SAME_STEP)
         self._actions: list[Any] = [None] * self.num_envs
         self._results: list[Any] = [None] * self.num_envs
-        self._pool = _Threads(self.num_envs - 1, self._work)
+        self._pool = _Threads(self.num_envs - 1)
         self._finalizer = weakref.finalize(self, self._pool.shutdown)
 
     def _work(self, i: int) -> None:
@@ -89,11 +99,14 @@ class ThreadVectorEnv(SyncVectorEnv):
                 final = {"final_obs": obs, "final_info": info}
                 obs, info = env.reset()
             self._results[i] = (obs, reward, terminated, truncated, info, final)
-        except BaseException as e:  # handed to the caller's thread, which raises it
+        except Exception as e:  # handed to the caller's thread, which raises it
             self._results[i] = e
 
     def step(self, actions):
-        self._actions[:] = list(iterate(self.action_space, actions))
+        acts = list(iterate(self.action_space, actions))
+        if len(acts) != self.num_envs:
+            raise ValueError(f"expected {self.num_envs} actions, got {len(acts)}")
+        self._actions[:] = acts
         self._pool.run(self._work)
         infos: dict[str, Any] = {}
         for i, res in enumerate(self._results):

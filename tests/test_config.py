@@ -103,3 +103,18 @@ def test_int_given_for_float_field_is_accepted():
 def test_round_trip_through_dict():
     cfg = preset("vizdoom_simpler_basic", seed=3)
     assert DQNConfig.from_dict(cfg.to_dict()) == cfg
+
+
+def test_cli_strings_parse_by_the_field_type_not_the_current_value():
+    # hidden and torch_threads are "int | None": a string must give an int even when None.
+    assert preset("vizdoom_basic", hidden="64").hidden == 64
+    assert preset("cartpole", torch_threads="none").torch_threads is None
+    assert preset("cartpole", total_steps="1e5").total_steps == 100_000
+    with pytest.raises(ConfigError, match=r"'total_steps' = '1\.5' is not a whole number"):
+        preset("cartpole", total_steps="1.5")
+
+
+def test_presets_do_not_share_their_env_kwargs_dict():
+    cfg = preset("vizdoom_basic")
+    cfg.env_kwargs["frame_skip"] = 1
+    assert preset("vizdoom_basic").env_kwargs["frame_skip"] == 12

@@ -233,3 +233,15 @@ def test_cartpole_learns_well_beyond_random():
     result = train_dqn(cfg, device="cpu")
     # A random policy averages about 22 on CartPole-v1.
     assert max(result.history.eval_means) >= 150
+
+
+def test_resume_continues_the_replay_sampler_stream(tmp_path):
+    """The sampler RNG is restored, so the resumed buffer does not replay step 0's draws."""
+    from rlkit.agents.dqn import _make_buffer
+    from rlkit.envs import EnvSpec
+
+    cfg = tiny(total_steps=200)
+    train_dqn(cfg, device="cpu", run_dir=tmp_path, save_buffer=True)
+    ckpt = load_checkpoint(tmp_path / "checkpoint.pt")
+    fresh = _make_buffer(cfg, EnvSpec.from_dict(ckpt.metadata["env_spec"]), "cpu")
+    assert ckpt.extra_state["rng"]["replay"] != fresh._rng.bit_generator.state

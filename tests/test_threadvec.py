@@ -102,3 +102,28 @@ def test_make_vector_env_threads_backend_with_vizdoom():
         obs, _, _, _, infos = envs.step(envs.action_space.sample())
     assert "health" in infos
     envs.close()
+
+
+def test_an_unreferenced_env_is_collected_and_its_threads_stop():
+    import gc
+    import weakref
+
+    before = threading.active_count()
+    env = ThreadVectorEnv(_fns(3))
+    env.reset()
+    env.step([0, 0, 0])
+    ref = weakref.ref(env)
+    del env
+    gc.collect()
+    assert ref() is None
+    assert threading.active_count() == before
+
+
+def test_wrong_number_of_actions_and_step_after_close_are_errors():
+    env = ThreadVectorEnv(_fns(2))
+    env.reset()
+    with pytest.raises(ValueError, match="expected 2 actions, got 3"):
+        env.step([0, 0, 0])
+    env.close()
+    with pytest.raises(RuntimeError, match="closed"):
+        env.step([0, 0])

@@ -171,14 +171,14 @@ def train_dqn(
     c = config
     dev, _ = select_device(device)
     threads_before = torch.get_num_threads()
-    if c.torch_threads is not None:
-        torch.set_num_threads(c.torch_threads)
     torch.manual_seed(c.seed)
     rng = np.random.default_rng(c.seed)
 
     envs = make_vector_env(c.env_id, c.num_envs, backend=c.vector_backend, **c.env_kwargs)
     eval_env = None
     try:
+        if c.torch_threads is not None:
+            torch.set_num_threads(c.torch_threads)
         spec = env_spec(envs, c.env_id, c.env_kwargs)
         n_actions = len(spec.action_names)
         learner = DQNLearner(c, spec.observation_shape, n_actions, dev)
@@ -314,9 +314,9 @@ def train_dqn(
                         stopped = True
             if run_dir is not None and c.checkpoint_interval and step >= next_ckpt:
                 next_ckpt = _next_multiple(step, c.checkpoint_interval)
-                _save(
-                    run_dir, learner, buffer if save_buffer else None, history, spec, c, step, rng
-                )
+                ts = time.perf_counter()
+                _save(run_dir, learner, buffer, save_buffer, history, spec, c, step, rng)
+                train_clock0 += time.perf_counter() - ts  # saving is not training
 
         history.train_seconds = time.perf_counter() - train_clock0
         if loss_count:
@@ -324,9 +324,7 @@ def train_dqn(
             history.losses.append(float(loss_sum) / loss_count)
         ckpt = None
         if run_dir is not None:
-            ckpt = _save(
-                run_dir, learner, buffer if save_buffer else None, history, spec, c, step, rng
-            )
+            ckpt = _save(run_dir, learner, buffer, save_buffer, history, spec, c, step, rng)
         for cb in callbacks:
             cb.on_end(info(eps))
         return TrainResult(
@@ -370,17 +368,21 @@ def _make_buffer(c: DQNConfig, spec, device):
     return ReplayBuffer(**common)
 
 
-def _save(run_dir, learner, buffer, history, spec, config, step, rng) -> Path:
+def _save(run_dir, learner, buffer, save_buffer, history, spec, config, step, rng) -> Path:
     from rlkit.atomic import write_bytes, write_json
     from rlkit.checkpoints import save_checkpoint
 
     run_dir = Path(run_dir)
     extra = {
         "learner": learner.state_dict(),
-        "rng": {"numpy": rng.bit_generator.state, "torch": torch.get_rng_state()},
+        "rng": {
+            "numpy": rng.bit_generator.state,
+            "torch": torch.get_rng_state(),
+            "replay": buffer._rng.bit_generator.state,  # the sampler's own stream
+        },
         "history": history.to_dict(),
     }
-    if buffer is not None:
+    if save_buffer:
         extra["buffer"] = buffer.state_dict()
     path = save_checkpoint(
         run_dir / "checkpoint.pt",
@@ -428,4 +430,6 @@ def _resume(path, learner: DQNLearner, buffer, history: History, spec):
         setattr(history, name, value)
     if "buffer" in extra:
         buffer.load_state_dict(extra["buffer"])
+    if "replay" in extra["rng"]:
+        buffer._rng.bit_generator.state = extra["rng"]["replay"]
     return int(ckpt.metadata["progress"]["env_steps"]), rng
