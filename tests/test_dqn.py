@@ -245,3 +245,14 @@ def test_resume_continues_the_replay_sampler_stream(tmp_path):
     ckpt = load_checkpoint(tmp_path / "checkpoint.pt")
     fresh = _make_buffer(cfg, EnvSpec.from_dict(ckpt.metadata["env_spec"]), "cpu")
     assert ckpt.extra_state["rng"]["replay"] != fresh._rng.bit_generator.state
+
+
+def test_keep_best_restores_the_best_evaluated_weights():
+    from rlkit.agents import KeepBest
+
+    keep = KeepBest()
+    result = train_dqn(tiny(total_steps=600, eval_interval=100), device="cpu", callbacks=[keep])
+    assert keep.best_score == max(result.history.eval_means)
+    assert keep.best_step in result.history.eval_steps
+    for name, tensor in result.model.state_dict().items():
+        assert torch.equal(tensor, keep.best_state[name]), name

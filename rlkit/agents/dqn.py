@@ -213,6 +213,7 @@ def train_dqn(
                 "epsilon": eps,
                 "history": history,
                 "obs": obs,
+                "model": q,
             }
 
         for cb in callbacks:
