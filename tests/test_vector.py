@@ -394,7 +394,7 @@ def test_bad_inputs(shm):
         envs.reset(seed=[1, 2, 3])
     with pytest.raises(ValueError, match="reset_mask"):
         envs.reset(options={"reset_mask": np.zeros(2, dtype=bool)})
-    with pytest.raises(ValueError, match="unknown backend 'gpu'; valid: shm, sync, async"):
+    with pytest.raises(ValueError, match="unknown backend 'gpu'; valid: shm, threads, sync, async"):
         make_vector_env("CartPole-v1", 2, backend="gpu")
     with pytest.raises(ValueError, match="num_envs"):
         make_vector_env("CartPole-v1", 0)
