@@ -98,7 +98,7 @@ class DQNConfig:
 
     One is the safe default for rlkit's small networks on a small CPU: measured on 2 cores, a
     second thread saved ~20% of a batch-64 conv update when the machine was otherwise idle, but
-    made updates up to ~10x slower when other work competed for the cores (its threads spin).
+    made updates 6-100x slower when other work competed for the cores (its threads spin).
     Raise it on a dedicated machine or for big networks."""
     seed: int = 0
     """Seed for envs, network init, exploration and replay sampling."""
