@@ -40,6 +40,7 @@ ENV_TARGETS = {
 VECTOR_WORKERS = (1, 2, 4)
 GYM_ASYNC_WORKERS = (2,)
 THREAD_WORKERS = (2,)
+IN_WORKERS = (2,)  # rlkit's vector env with every env in a worker (in_parent=False), for contrast
 # Random actions are drawn before timing and replayed cyclically; a power of two makes the
 # wrap-around a bit mask.
 _N_ACTIONS = 4096
@@ -330,13 +331,16 @@ def bench_env(
     vector_workers: Sequence[int] = VECTOR_WORKERS,
     async_workers: Sequence[int] = GYM_ASYNC_WORKERS,
     thread_workers: Sequence[int] = THREAD_WORKERS,
+    in_workers: Sequence[int] = IN_WORKERS,
     log: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Steps per second of one env id, from the bare engine up to vector envs.
 
     Variants: the raw ``DoomGame`` loop at rlkit's settings (ViZDoom only), rlkit's env,
     vizdoom's own gymnasium env at its defaults (ViZDoom only), rlkit's shared-memory vector env
-    with ``vector_workers`` workers and gymnasium's ``AsyncVectorEnv`` with ``async_workers``.
+    with ``vector_workers`` envs (env 0 stepped by the calling process, the default) and with
+    ``in_workers`` envs all in worker processes, and gymnasium's ``AsyncVectorEnv`` with
+    ``async_workers``.
 
     :param env_id: any id :func:`rlkit.envs.make_env` accepts.
     :param seconds: timed seconds per variant (all rounds together).
@@ -344,7 +348,9 @@ def bench_env(
     :param resolution: observation ``(height, width)`` (ViZDoom only; default: rlkit's).
     :param frame_skip: tics per step (ViZDoom and Atari; default: rlkit's).
     :param seed: seed of resets and action draws.
-    :param vector_workers: worker counts for rlkit's vector env.
+    :param vector_workers: env counts for rlkit's vector env (the JSON calls them workers: the
+        processes stepping envs, the calling process included).
+    :param in_workers: env counts for rlkit's vector env with ``in_parent=False``.
     :param async_workers: worker counts for gymnasium's ``AsyncVectorEnv``.
     :param thread_workers: env counts for rlkit's thread-backed vector env (no target: shown
         next to the process-based one because ViZDoom steps without the GIL).
@@ -358,6 +364,7 @@ def bench_env(
         ("vector_workers", vector_workers),
         ("async_workers", async_workers),
         ("thread_workers", thread_workers),
+        ("in_workers", in_workers),
     ):
         if not all(isinstance(c, int) and c >= 1 for c in counts):
             raise ValueError(f"{name} must be integers ≥ 1, got {list(counts)!r}")
@@ -418,12 +425,12 @@ def bench_env(
         why = "only ViZDoom envs have a raw DoomGame loop and a vizdoom gymnasium env"
         null_reasons["raw_steps_per_s"] = null_reasons["vizdoom_gym_steps_per_s"] = why
 
-    def vector(n: int, backend: str) -> Callable[[], Workload]:
+    def vector(n: int, backend: str, **kw: Any) -> Callable[[], Workload]:
         def build() -> Workload:
             from rlkit.vector import make_vector_env
 
             return VectorLoop(
-                make_vector_env(env_id, n, backend=backend, seed=seed, **env_kwargs), seed
+                make_vector_env(env_id, n, backend=backend, seed=seed, **kw, **env_kwargs), seed
             )
 
         return build
@@ -434,6 +441,8 @@ def bench_env(
         factories[f"gym_async{n}"] = vector(n, "async")
     for n in thread_workers:
         factories[f"threads{n}"] = vector(n, "threads")
+    for n in in_workers:
+        factories[f"in_workers{n}"] = vector(n, "shm", in_parent=False)
 
     load_start = _load_average()
     m = measure_interleaved(factories, seconds, repeats, catch=True, log=log)
@@ -447,6 +456,7 @@ def bench_env(
     vector_rates = {str(n): rate[f"vector{n}"] for n in vector_workers}
     async_rates = {str(n): rate[f"gym_async{n}"] for n in async_workers}
     thread_rates = {str(n): rate[f"threads{n}"] for n in thread_workers}
+    in_worker_rates = {str(n): rate[f"in_workers{n}"] for n in in_workers}
     ratios = {
         "rlkit/raw": _ratio(rlkit_rate, rate.get("raw")),
         "rlkit/vizdoom_gym": _ratio(rlkit_rate, rate.get("vizdoom_gym")),
@@ -470,6 +480,7 @@ def bench_env(
         "vector_steps_per_s": vector_rates,
         "gym_async_steps_per_s": async_rates,
         "vector_threads_steps_per_s": thread_rates,
+        "vector_in_workers_steps_per_s": in_worker_rates,
         "ratios": ratios,
         "targets": targets,
         "startup_s": {k: v["startup_s"] for k, v in m.items()},
@@ -498,7 +509,7 @@ def format_env_table(result: Mapping[str, Any]) -> str:
         )
     lines += [
         "",
-        f"{'variant':<34}{'steps/s':>12}{'start-up s':>12}",
+        f"{'variant':<38}{'steps/s':>12}{'start-up s':>12}",
     ]
     rows = [
         ("raw DoomGame loop", "raw", result["raw_steps_per_s"]),
@@ -517,12 +528,16 @@ def format_env_table(result: Mapping[str, Any]) -> str:
         for n, r in result["gym_async_steps_per_s"].items()
     ]
     rows += [
+        (f"rlkit vector shm ×{n}, all in workers", f"in_workers{n}", r)
+        for n, r in result.get("vector_in_workers_steps_per_s", {}).items()
+    ]
+    rows += [
         (f"rlkit vector threads ×{n}", f"threads{n}", r)
         for n, r in result.get("vector_threads_steps_per_s", {}).items()
     ]
     for label, key, rate in rows:
         startup = result["startup_s"].get(key)
-        lines.append(f"{label:<34}{_fmt(rate, ',.0f'):>12}{_fmt(startup, '.2f'):>12}")
+        lines.append(f"{label:<38}{_fmt(rate, ',.0f'):>12}{_fmt(startup, '.2f'):>12}")
     lines += ["", f"{'ratio':<22}{'value':>8}{'target':>9}  result"]
     for name, value in result["ratios"].items():
         t = result["targets"].get(name)

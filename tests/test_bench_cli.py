@@ -110,6 +110,8 @@ def test_bench_env_vizdoom_schema(doom_result):
     assert r["ratios"]["vector2/gym_async2"] == pytest.approx(v2 / r["gym_async_steps_per_s"]["2"])
     assert set(r["vector_threads_steps_per_s"]) == {"2"}
     assert _positive(r["vector_threads_steps_per_s"]["2"])
+    assert set(r["vector_in_workers_steps_per_s"]) == {"2"}
+    assert _positive(r["vector_in_workers_steps_per_s"]["2"])
     assert {k: t["min"] for k, t in r["targets"].items()} == bench.ENV_TARGETS
     for name, t in r["targets"].items():
         assert t["value"] == r["ratios"][name] and t["pass"] == (t["value"] >= t["min"])
@@ -121,6 +123,7 @@ def test_bench_env_vizdoom_schema(doom_result):
         "vector2",
         "gym_async2",
         "threads2",
+        "in_workers2",
     }
     assert all(v > 0 for v in r["startup_s"].values())
     json.dumps(r)  # JSON-able as is
@@ -130,7 +133,7 @@ def test_format_env_table(doom_result):
     text = bench.format_env_table(doom_result)
     assert "raw DoomGame loop" in text and "VizdoomBasic-v1" in text
     assert all(name in text for name in RATIO_NAMES)
-    assert "≥0.9" in text
+    assert "≥0.9" in text and "all in workers" in text
 
 
 def test_bench_env_cartpole_has_no_doom_variants():

@@ -31,7 +31,7 @@ class CountingEnv(gym.Env):
 
     def __init__(
         self, index=0, length=3, fail_at=None, sleep=0.0, info="varied", child=False
-    ):  # info: "varied", "floats" (same scalar keys everywhere, like ViZDoom) or "big"
+    ):  # info: "varied", "floats" (same scalar keys everywhere, like ViZDoom), "lanes" or "big"
         self.index, self.length, self.fail_at, self.sleep = index, length, fail_at, sleep
         self.info = info
         self.observation_space = spaces.Box(-1e9, 1e9, (4,), np.float64)
@@ -64,6 +64,12 @@ class CountingEnv(gym.Env):
         info = {"t": self.t, "half": self.t / 2}
         if self.info == "floats":
             info = {"health": 100.0 - self.t, "score": float(self.index)}
+        elif self.info == "lanes":  # float infos whose keys change, now and then not all floats
+            info = {"health": 100.0 - self.t}
+            if self.total_steps % 3 == 0:
+                info["armor"] = 1.5 * self.index
+            if self.total_steps % 7 == 0:
+                info["note"] = "x"
         elif self.t % 2 == 0:
             info["vec"] = np.full(2, self.t, dtype=np.int32)
         if self.info == "varied" and self.index == 1:
@@ -137,12 +143,13 @@ def _all_gone(procs: list[psutil.Process], timeout: float = 5.0) -> bool:
     return True
 
 
-@pytest.fixture
-def shm():
+@pytest.fixture(params=[True, False], ids=["parent+workers", "workers"])
+def shm(request):
+    """Builds SharedMemoryVectorEnvs with env 0 in this process (the default), or all in workers."""
     made = []
 
     def make(fns, **kwargs):
-        made.append(SharedMemoryVectorEnv(fns, **kwargs))
+        made.append(SharedMemoryVectorEnv(fns, in_parent=request.param, **kwargs))
         return made[-1]
 
     yield make
@@ -150,7 +157,7 @@ def shm():
         envs.close()
 
 
-@pytest.mark.parametrize("info", ["varied", "floats", "big"])
+@pytest.mark.parametrize("info", ["varied", "floats", "lanes", "big"])
 def test_same_as_sync_vector_env(shm, info):
     sync = SyncVectorEnv(_fns(info=info), autoreset_mode=AutoresetMode.SAME_STEP)
     envs = shm(_fns(info=info))
@@ -194,7 +201,7 @@ def test_step_async_wait_and_calls(shm):
     assert envs.call("_obs")[1][2] == 1
     envs.set_attr("length", 12)
     assert envs.get_attr("length") == (12, 12)
-    with pytest.raises(RuntimeError, match=r"worker 0 .* failed during call: AttributeError"):
+    with pytest.raises(RuntimeError, match=r"(worker|env) 0 .* failed during call: AttributeError"):
         envs.get_attr("no_such_attribute")
     envs.step([0, 0])  # still usable after a failed call
 
@@ -203,7 +210,7 @@ def test_interrupted_wait_is_drained(shm):
     envs = shm([functools.partial(CountingEnv, i, 10, sleep=0.3) for i in range(2)])
     envs.reset(seed=0)
 
-    class Interrupt(Exception):
+    class Interrupt(BaseException):  # like KeyboardInterrupt: not an env failure
         pass
 
     def interrupt(*_):
@@ -241,10 +248,12 @@ def test_cartpole_matches_sync_backend():
 
 def test_vizdoom_basic():
     pytest.importorskip("vizdoom", reason="vizdoom is not installed")
+    before = {p.pid for p in _our_env_processes()}
     envs = make_vector_env("vizdoom:basic", 2)
     try:
-        engines = _descendants(envs)
-        assert len(engines) == 2  # one engine process per worker
+        engines = [p for p in _our_env_processes() if p.pid not in before]
+        assert len(_descendants(envs)) == 1  # env 1's engine, under its worker
+        assert len(engines) == 3  # env 1's worker, and two engines (env 0's is our child)
         obs, infos = envs.reset(seed=0)
         assert envs.single_observation_space.dtype == np.uint8
         assert obs.dtype == np.uint8 and obs.shape == (2, *envs.single_observation_space.shape)
@@ -265,24 +274,101 @@ def test_vizdoom_basic():
 def test_worker_exception_is_raised_and_closes(shm):
     envs = shm([functools.partial(CountingEnv, 0), functools.partial(CountingEnv, 1, fail_at=2)])
     envs.reset()
+    workers = _processes(envs.worker_pids)
     envs.step([0, 0])
     expected = r"worker 1 \(env CountingEnv\) failed during step: ValueError: boom at step 2"
     with pytest.raises(RuntimeError, match=expected) as err:
         envs.step([0, 0])
     assert "Worker traceback" in str(err.value)
-    assert envs.closed and not any(p.is_alive() for p in envs._w.procs)
+    assert envs.closed and _all_gone(workers)
     with pytest.raises(RuntimeError, match="closed after a failure: worker 1"):
         envs.reset()
 
 
+def test_parent_env_exception_is_raised_and_closes():
+    before = {p.pid for p in _our_env_processes()}
+    fns = [functools.partial(CountingEnv, 0, fail_at=2, child=True), *_fns(2, child=True)[1:]]
+    envs = SharedMemoryVectorEnv(fns)
+    envs.reset()
+    procs = [p for p in _our_env_processes() if p.pid not in before]
+    assert len(procs) == 3  # env 0's child; env 1's worker and its child
+    envs.step([0, 0])
+    expected = r"env 0 \(CountingEnv, in this process\) failed during step: ValueError: boom"
+    with pytest.raises(RuntimeError, match=expected) as err:
+        envs.step([0, 0])
+    assert isinstance(err.value.__cause__, ValueError)  # the original traceback is kept
+    assert envs.closed and _all_gone(procs)
+    with pytest.raises(RuntimeError, match="closed after a failure: env 0"):
+        envs.reset()
+
+
+def test_one_env_in_parent_needs_no_worker():
+    envs = SharedMemoryVectorEnv(_fns(1))
+    try:
+        assert envs.worker_pids == [] and envs.worker_cpus == [None]
+        obs, _ = envs.reset(seed=0)
+        obs, rew, term, trunc, _ = envs.step([1])
+        assert obs[0, 2] == 1 and rew[0] == 1.5 and not term[0] | trunc[0]
+        envs.step_async([0])
+        with pytest.raises(RuntimeError, match="step_wait"):
+            envs.step_async([0])
+        _, _, term, trunc, infos = envs.step_wait()
+        assert (term | trunc)[0] and infos["final_obs"][0][2] == 2
+        assert envs.get_attr("length") == (2,)
+    finally:
+        envs.close()
+
+
+def test_workers_are_pinned_one_per_cpu():
+    cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    if len(cpus) < 2:
+        pytest.skip("needs CPU affinity and 2 CPUs")
+    envs = SharedMemoryVectorEnv(_fns(2, child=True), in_parent=False)  # auto: 2+ envs
+    try:
+        assert envs.worker_cpus == cpus[:2]
+        for pid, cpu in zip(envs.worker_pids, cpus, strict=False):
+            worker = psutil.Process(pid)
+            assert worker.cpu_affinity() == [cpu]
+            assert [c.cpu_affinity() for c in worker.children()] == [[cpu]]  # inherited
+        assert sorted(psutil.Process().cpu_affinity()) == cpus  # this process is left alone
+    finally:
+        envs.close()
+    envs = SharedMemoryVectorEnv(_fns(3), in_parent=False, pin_cpus=True)  # round robin
+    try:
+        assert envs.worker_cpus == [cpus[i % len(cpus)] for i in range(3)]
+    finally:
+        envs.close()
+    envs = SharedMemoryVectorEnv(_fns(3), pin_cpus=False)
+    try:
+        assert envs.worker_cpus == [None] * 3
+        assert all(len(psutil.Process(pid).cpu_affinity()) == len(cpus) for pid in envs.worker_pids)
+    finally:
+        envs.close()
+
+
+def test_spin_acquire():
+    import multiprocessing as mp
+
+    from rlkit.vector import _spin_acquire
+
+    sem = mp.get_context("spawn").Semaphore(0)
+    start = time.perf_counter()
+    assert not _spin_acquire(sem, 0.05)
+    assert time.perf_counter() - start >= 0.05
+    assert not _spin_acquire(sem, 0.0)
+    sem.release()
+    assert _spin_acquire(sem, 0.0) and not sem.acquire(False)
+
+
 def _our_env_processes():
-    """Descendants of this process except multiprocessing's own helpers."""
+    """Descendants of this process (workers included) except multiprocessing's own helpers."""
     helpers = ("forkserver import main", "resource_tracker import main")
-    procs = []
+    me, procs = os.getpid(), []
     for proc in psutil.Process().children(recursive=True):
         with contextlib.suppress(psutil.NoSuchProcess):
-            if not any(h in " ".join(proc.cmdline()) for h in helpers):
-                procs.append(proc)
+            helper = any(h in " ".join(proc.cmdline()) for h in helpers)
+            if not (helper and proc.ppid() == me):  # a worker forked from the fork server
+                procs.append(proc)  # shares its command line but is not a helper
     return procs
 
 
@@ -304,8 +390,8 @@ def test_killed_worker_is_detected_and_children_cleaned(shm):
     envs = shm(_fns(2, child=True))
     envs.reset()
     grandchildren = _descendants(envs)
-    assert len(grandchildren) == 2
-    os.kill(envs.worker_pids[1], signal.SIGKILL)
+    assert len(grandchildren) == len(envs.worker_pids)
+    os.kill(envs.worker_pids[-1], signal.SIGKILL)  # the worker of env 1
     start = time.monotonic()
     with pytest.raises(RuntimeError, match=r"worker 1 .* died during step .*SIGKILL"):
         envs.step([0, 0])
@@ -314,10 +400,13 @@ def test_killed_worker_is_detected_and_children_cleaned(shm):
     assert _all_gone(grandchildren)  # its orphaned child was killed too
 
 
-def test_close_is_idempotent_and_leaves_no_processes():
-    envs = SharedMemoryVectorEnv(_fns(2, child=True))
+@pytest.mark.parametrize("in_parent", [True, False])
+def test_close_is_idempotent_and_leaves_no_processes(in_parent):
+    before = {p.pid for p in _our_env_processes()}
+    envs = SharedMemoryVectorEnv(_fns(2, child=True), in_parent=in_parent)
     envs.reset()
-    procs = [psutil.Process(pid) for pid in envs.worker_pids] + _descendants(envs)
+    procs = [p for p in _our_env_processes() if p.pid not in before]
+    assert len(procs) == (3 if in_parent else 4)  # workers and their envs' children
     envs.close()
     envs.close()
     assert envs.closed
@@ -338,7 +427,7 @@ def test_workers_exit_when_the_parent_is_killed(tmp_path):
         from {CountingEnv.__module__} import _fns
         from rlkit.vector import SharedMemoryVectorEnv
         if __name__ == "__main__":
-            envs = SharedMemoryVectorEnv(_fns(2, child=True))
+            envs = SharedMemoryVectorEnv(_fns(2, child=True), in_parent=False)
             envs.reset()
             workers = [psutil.Process(pid) for pid in envs.worker_pids]
             print(*[p.pid for w in workers for p in [w, *w.children(recursive=True)]], flush=True)
@@ -363,9 +452,11 @@ def test_copy_false_returns_a_read_only_view(shm):
     assert np.shares_memory(obs, obs2) and obs[0, 2] == 1  # overwritten by the step
 
 
-def test_garbage_collection_closes_workers():
-    envs = SharedMemoryVectorEnv(_fns(1))
-    procs = [psutil.Process(pid) for pid in envs.worker_pids]
+def test_garbage_collection_closes_workers_and_the_parent_env():
+    before = {p.pid for p in _our_env_processes()}
+    envs = SharedMemoryVectorEnv(_fns(2, child=True))
+    procs = [p for p in _our_env_processes() if p.pid not in before]
+    assert len(procs) == 3
     del envs
     assert _all_gone(procs)
 
@@ -382,6 +473,10 @@ def test_bad_inputs(shm):
     lock = threading.Lock()
     with pytest.raises(ValueError, match="picklable"):
         SharedMemoryVectorEnv([lambda: lock and CountingEnv()])
+    with pytest.raises(ValueError, match=r"spin_s must be a number of seconds in \[0, 1\]"):
+        SharedMemoryVectorEnv(_fns(1), spin_s=-1)
+    with pytest.raises(ValueError, match="pin_cpus must be True, False or None"):
+        SharedMemoryVectorEnv(_fns(1), pin_cpus="yes")
     envs = shm(_fns(2))
     with pytest.raises(RuntimeError, match="reset"):
         envs.step([0, 0])
