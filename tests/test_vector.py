@@ -349,7 +349,7 @@ def test_workers_are_pinned_one_per_cpu():
 def test_spin_acquire():
     import multiprocessing as mp
 
-    from rlkit.vector import _spin_acquire
+    from rlkit.vector_worker import _spin_acquire
 
     sem = mp.get_context("spawn").Semaphore(0)
     start = time.perf_counter()
