@@ -17,10 +17,10 @@ with ``python -m rlkit bench env`` on a 2-vCPU VM (where one ViZDoom step takes 
   up to 16 floats (health, ammo, …) travels as numbers; other infos are pickled into a
   per-worker shared buffer, and only a reply larger than that goes through a pipe.
 
-Together these took 2 envs from 0.66× one env (one worker each, sleeping waits) to 1.15–1.42×
-in three runs on that VM, and to ~2× gymnasium's ``AsyncVectorEnv``. The rest is lock-step
+Together these took 2 envs from 0.66× one env (one worker each, sleeping waits) to 1.24–1.50×
+in three runs on that VM, and to ~2.2× gymnasium's ``AsyncVectorEnv``. The rest is lock-step
 itself: an episode reset costs ~1.2 ms and the other env waits it out, and the parent spends
-~30–40 µs per step gathering and batching results.
+~15 µs of Python per step (more under load) gathering and batching results.
 
 :func:`make_vector_env` builds this or one of gymnasium's vector envs from an env id.
 
