@@ -493,6 +493,8 @@ def test_bad_inputs(shm):
         make_vector_env("CartPole-v1", 2, backend="gpu")
     with pytest.raises(ValueError, match="num_envs"):
         make_vector_env("CartPole-v1", 0)
+    with pytest.raises(ValueError, match="in_parent=False applies to backend='shm' only"):
+        make_vector_env("CartPole-v1", 2, backend="sync", in_parent=False)
 
 
 def test_lambda_env_fns_work_through_cloudpickle(shm):
