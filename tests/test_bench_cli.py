@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from rlkit import bench, cli
+from rlkit import bench, cli, throughput
 
 RATIO_NAMES = [
     "rlkit/raw",
@@ -172,7 +172,7 @@ def test_vizdoom_gym_id():
 
 # -- notebook helpers -------------------------------------------------------------------------
 def test_env_throughput():
-    out = bench.env_throughput(["CartPole-v1", "vizdoom:basic"], seconds=0.2)
+    out = throughput.env_throughput(["CartPole-v1", "vizdoom:basic"], seconds=0.2)
     assert list(out) == ["CartPole-v1", "vizdoom:basic"]
     assert out["CartPole-v1"]["frames_per_step"] == 1
     assert out["vizdoom:basic"]["frames_per_step"] == 4
@@ -180,7 +180,7 @@ def test_env_throughput():
         assert _positive(rec["steps_per_s"])
         assert rec["frames_per_s"] == pytest.approx(rec["steps_per_s"] * rec["frames_per_step"])
     # Per-id keyword arguments reach make_env.
-    skip2 = bench.env_throughput(
+    skip2 = throughput.env_throughput(
         ["vizdoom:basic"], seconds=0.1, env_kwargs={"vizdoom:basic": {"frame_skip": 2}}
     )
     assert skip2["vizdoom:basic"]["frames_per_step"] == 2
@@ -197,7 +197,7 @@ def test_env_throughput():
 )
 def test_env_throughput_bad_input(args, kwargs, match):
     with pytest.raises(ValueError, match=match):
-        bench.env_throughput(*args, **kwargs)
+        throughput.env_throughput(*args, **kwargs)
 
 
 def test_frames_per_step_atari():
@@ -212,7 +212,7 @@ def test_frames_per_step_atari():
 
 def test_ipc_cost():
     sizes = [1_000, 100_000]
-    out = bench.ipc_cost(sizes, seconds=0.1)
+    out = throughput.ipc_cost(sizes, seconds=0.1)
     assert [r["obs_bytes"] for r in out] == sizes
     for r in out:
         assert set(r) == {
@@ -231,7 +231,7 @@ def test_ipc_cost():
 @pytest.mark.parametrize("sizes", [[], [0], [1.5], ["10"]])
 def test_ipc_cost_bad_sizes(sizes):
     with pytest.raises(ValueError, match="positive integers"):
-        bench.ipc_cost(sizes, seconds=0.1)
+        throughput.ipc_cost(sizes, seconds=0.1)
 
 
 def test_write_json_atomic(tmp_path):
