@@ -258,6 +258,97 @@ class RawDoomLoop:
         self.game.close()
 
 
+def _raw_peer(scenario, screen, frame_skip, seed, cpu, go, done, stop) -> None:
+    """The worker of :class:`RawPairLoop`: one bare ``DoomGame`` step per post of ``go``."""
+    from rlkit.vector_worker import DEFAULT_SPIN_S, _spin_acquire
+
+    if cpu is not None:
+        os.sched_setaffinity(0, {cpu})  # before the engine starts: it inherits the CPU
+    loop = RawDoomLoop(scenario, screen, frame_skip, seed)
+    game, actions, mask, k = loop.game, loop._actions, _N_ACTIONS - 1, 0
+    done.release()
+    try:
+        while True:
+            if not _spin_acquire(go, DEFAULT_SPIN_S):
+                go.acquire()
+            if stop.value:
+                return
+            game.make_action(actions[k & mask], frame_skip)
+            k += 1
+            if game.is_episode_finished():
+                game.new_episode()
+            game.get_state().screen_buffer  # noqa: B018 -- as in RawDoomLoop
+            done.release()
+    finally:
+        loop.close()
+
+
+class RawPairLoop:
+    """Two bare ``DoomGame`` loops in lock-step: the ceiling of lock-step stepping here.
+
+    This process steps one game, a worker process the other, and every step waits for both,
+    polling before it sleeps and with the worker and each engine pinned, as rlkit's vector env
+    does — but with none of a vector env's work (no actions array, infos, autoreset, checks).
+    Its rate over :class:`RawDoomLoop`'s is what lock-step itself allows on this machine.
+    """
+
+    def __init__(self, scenario: str, screen: tuple[int, int], frame_skip: int, seed: int):
+        import multiprocessing as mp
+
+        from rlkit.vector import _default_context
+        from rlkit.vector_worker import _build_on, _worker_cpus
+
+        ctx = mp.get_context(_default_context())
+        self.go, self.done, self.stop = ctx.Semaphore(0), ctx.Semaphore(0), ctx.RawValue("b", 0)
+        cpus = _worker_cpus(2, None)
+        args = (scenario, screen, frame_skip, seed + 1, cpus[1], self.go, self.done, self.stop)
+        self.proc = ctx.Process(target=_raw_peer, args=args, name="rlkit-raw-pair", daemon=True)
+        self.proc.start()
+        try:
+            self.loop = _build_on(cpus[0], lambda: RawDoomLoop(scenario, screen, frame_skip, seed))
+            self._wait()
+        except BaseException:
+            self.proc.kill()
+            raise
+        self.meta = {"frames_per_step": frame_skip, "num_envs": 2}
+
+    def _wait(self) -> None:
+        from rlkit.vector_worker import DEFAULT_SPIN_S, _spin_acquire
+
+        if _spin_acquire(self.done, DEFAULT_SPIN_S):
+            return
+        while not self.done.acquire(timeout=1.0):
+            if not self.proc.is_alive():
+                raise RuntimeError(f"the raw pair's worker died (exit code {self.proc.exitcode})")
+
+    def run(self, seconds: float) -> tuple[int, float]:
+        loop, go, wait = self.loop, self.go, self._wait
+        game, skip, actions = loop.game, loop.frame_skip, loop._actions
+        mask, i, n = _N_ACTIONS - 1, loop._i, 0
+        t0 = time.perf_counter()
+        deadline = t0 + seconds
+        while True:
+            go.release()
+            game.make_action(actions[(i + n) & mask], skip)
+            n += 1
+            if game.is_episode_finished():
+                game.new_episode()
+            game.get_state().screen_buffer  # noqa: B018 -- as in RawDoomLoop
+            wait()
+            if (now := time.perf_counter()) >= deadline:
+                break
+        loop._i = (i + n) & mask
+        return 2 * n, now - t0
+
+    def close(self) -> None:
+        self.stop.value = 1
+        self.go.release()
+        self.proc.join(5.0)
+        if self.proc.is_alive():
+            self.proc.kill()
+        self.loop.close()
+
+
 class VectorLoop:
     """Steps a vector env with pre-drawn action batches; counts the steps of all workers.
 
@@ -334,7 +425,8 @@ def bench_env(
 ) -> dict[str, Any]:
     """Steps per second of one env id, from the bare engine up to vector envs.
 
-    Variants: the raw ``DoomGame`` loop at rlkit's settings (ViZDoom only), rlkit's env,
+    Variants: the raw ``DoomGame`` loop at rlkit's settings and two of them in lock-step
+    (:class:`RawPairLoop`; ViZDoom only), rlkit's env,
     vizdoom's own gymnasium env at its defaults (ViZDoom only), rlkit's shared-memory vector env
     with ``vector_workers`` envs (env 0 stepped by the calling process, the default) and with
     ``in_workers`` envs all in worker processes, and gymnasium's ``AsyncVectorEnv`` with
@@ -410,6 +502,7 @@ def bench_env(
     if is_vizdoom(env_id):
         scenario = env_id[len(VIZDOOM_PREFIX) :]
         factories["raw"] = lambda: RawDoomLoop(scenario, screen, skip, seed)
+        factories["raw_pair2"] = lambda: RawPairLoop(scenario, screen, skip, seed)
         factories["rlkit"] = rlkit_env
         gym_id, reason = vizdoom_gym_id(scenario)
         if gym_id is not None:
@@ -421,7 +514,8 @@ def bench_env(
     else:
         factories["rlkit"] = rlkit_env
         why = "only ViZDoom envs have a raw DoomGame loop and a vizdoom gymnasium env"
-        null_reasons["raw_steps_per_s"] = null_reasons["vizdoom_gym_steps_per_s"] = why
+        for key in ("raw_steps_per_s", "raw_pair_steps_per_s", "vizdoom_gym_steps_per_s"):
+            null_reasons[key] = why
 
     def vector(n: int, backend: str, **kw: Any) -> Callable[[], Workload]:
         def build() -> Workload:
@@ -461,6 +555,7 @@ def bench_env(
         "vector2/rlkit": _ratio(vector_rates.get("2"), rlkit_rate),
         "vector2/gym_async2": _ratio(vector_rates.get("2"), async_rates.get("2")),
         "threads2/rlkit": _ratio(thread_rates.get("2"), rlkit_rate),
+        "raw_pair2/raw": _ratio(rate.get("raw_pair2"), rate.get("raw")),
     }
     targets = {
         k: {"min": lo, "value": ratios[k], "pass": None if ratios[k] is None else ratios[k] >= lo}
@@ -471,6 +566,8 @@ def bench_env(
         "env": env_id,
         "settings": settings,
         "raw_steps_per_s": rate.get("raw"),
+        # Two raw loops in lock-step, no vector env around them: what lock-step itself allows.
+        "raw_pair_steps_per_s": {"2": rate.get("raw_pair2")},
         "rlkit_steps_per_s": rlkit_rate,
         "rlkit_frames_per_s": None if rlkit_rate is None else rlkit_rate * skip,
         "vizdoom_gym_id": gym_id,
@@ -511,6 +608,11 @@ def format_env_table(result: Mapping[str, Any]) -> str:
     ]
     rows = [
         ("raw DoomGame loop", "raw", result["raw_steps_per_s"]),
+        (
+            "raw DoomGame loops ×2, lock-step",
+            "raw_pair2",
+            result.get("raw_pair_steps_per_s", {}).get("2"),
+        ),
         ("rlkit env", "rlkit", result["rlkit_steps_per_s"]),
         (
             f"vizdoom gym ({result['vizdoom_gym_id']})",

@@ -18,6 +18,7 @@ RATIO_NAMES = [
     "vector2/rlkit",
     "vector2/gym_async2",
     "threads2/rlkit",
+    "raw_pair2/raw",
 ]
 MACHINE_KEYS = {"cpu_model", "cpu_cores", "torch", "numpy", "gymnasium", "vizdoom", "cuda_devices"}
 
@@ -110,6 +111,9 @@ def test_bench_env_vizdoom_schema(doom_result):
     assert r["ratios"]["vector2/gym_async2"] == pytest.approx(v2 / r["gym_async_steps_per_s"]["2"])
     assert set(r["vector_threads_steps_per_s"]) == {"2"}
     assert _positive(r["vector_threads_steps_per_s"]["2"])
+    assert set(r["raw_pair_steps_per_s"]) == {"2"} and _positive(r["raw_pair_steps_per_s"]["2"])
+    pair = r["raw_pair_steps_per_s"]["2"] / r["raw_steps_per_s"]
+    assert r["ratios"]["raw_pair2/raw"] == pytest.approx(pair)
     assert set(r["vector_in_workers_steps_per_s"]) == {"2"}
     assert _positive(r["vector_in_workers_steps_per_s"]["2"])
     assert {k: t["min"] for k, t in r["targets"].items()} == bench.ENV_TARGETS
@@ -117,6 +121,7 @@ def test_bench_env_vizdoom_schema(doom_result):
         assert t["value"] == r["ratios"][name] and t["pass"] == (t["value"] >= t["min"])
     assert set(r["startup_s"]) == {
         "raw",
+        "raw_pair2",
         "rlkit",
         "vizdoom_gym",
         "vector1",
@@ -141,6 +146,7 @@ def test_bench_env_cartpole_has_no_doom_variants():
     assert r["raw_steps_per_s"] is None and r["vizdoom_gym_steps_per_s"] is None
     assert r["vizdoom_gym_id"] is None
     assert {"raw_steps_per_s", "vizdoom_gym_steps_per_s"} <= set(r["null_reasons"])
+    assert r["raw_pair_steps_per_s"] == {"2": None} and "raw_pair_steps_per_s" in r["null_reasons"]
     assert _positive(r["rlkit_steps_per_s"]) and _positive(r["vector_steps_per_s"]["2"])
     assert r["ratios"]["rlkit/raw"] is None and r["targets"]["rlkit/raw"]["pass"] is None
     assert r["settings"]["frame_skip"] == 1 and "engine_screen" not in r["settings"]
