@@ -243,8 +243,9 @@ def _worker(index, fn_blob, conn, go, done, lock, sys_path, cpu, spin_s) -> None
             cmd, seq, ok = cmds.item(index), seqs.item(index), _OK
             if cmd == _CLOSE:
                 return
+            data, code = None, 0  # code: a lane reply or the pipe, else 0 (msg_len = size)
             try:
-                reply, data, code = _serve(env, cmd, index, v, payload), None, 0
+                reply = _serve(env, cmd, index, v, payload)
                 keys = _float_keys(reply) if cmd == _STEP else None
                 if keys is not None:
                     if keys != lane_keys:  # (re)write the keys into the info buffer
@@ -256,7 +257,7 @@ def _worker(index, fn_blob, conn, go, done, lock, sys_path, cpu, spin_s) -> None
                 elif reply is not None:
                     data = pickle.dumps(reply, _PICKLE)
             except Exception as exc:  # includes a reply that cannot be pickled
-                data, ok = pickle.dumps(_error_text(exc)), _ERROR
+                data, code, ok = pickle.dumps(_error_text(exc)), 0, _ERROR
             size = 0 if data is None else len(data)
             if 0 < size <= _INFO_BYTES:
                 info_mv[:size] = data

@@ -79,6 +79,11 @@ class CountingEnv(gym.Env):
         terminated = ended and self.episode % 2 == 0
         return self._obs(), float(action) + 0.5 * self.t, terminated, ended and not terminated, info
 
+    def check(self):
+        if self.fail_at is not None:
+            raise ValueError("boom at check")
+        return self.index
+
     def close(self):
         if self.child:
             self.child.kill()
@@ -283,6 +288,19 @@ def test_worker_exception_is_raised_and_closes(shm):
     assert envs.closed and _all_gone(workers)
     with pytest.raises(RuntimeError, match="closed after a failure: worker 1"):
         envs.reset()
+
+
+def test_worker_errors_after_float_infos_and_as_first_command(shm):
+    envs = shm([functools.partial(CountingEnv, 0), functools.partial(CountingEnv, 1, fail_at=1)])
+    with pytest.raises(RuntimeError, match=r"worker 1 .* failed during call: ValueError: boom"):
+        envs.call("check")  # the very first command of worker 1
+    envs.reset()  # a failed call leaves the envs usable
+    envs = shm([functools.partial(CountingEnv, 0, 10, info="floats", fail_at=3)] * 2)
+    envs.reset()
+    for _ in range(2):  # float infos, through the lane
+        assert envs.step([0, 0])[4]["health"].tolist() == [100.0 - envs.get_attr("t")[0]] * 2
+    with pytest.raises(RuntimeError, match=r"(worker|env) 0 .* step: ValueError: boom at step 3"):
+        envs.step([0, 0])
 
 
 def test_parent_env_exception_is_raised_and_closes():
