@@ -22,13 +22,7 @@ from rlkit.models import (
 IMAGE_SHAPES = [(1, 30, 45), (3, 60, 80), (4, 84, 84), (3, 120, 160)]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny networks run fastest single-threaded, and the suite stays quick on busy machines."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # see conftest.py
 
 
 def _as_tuple(x):
