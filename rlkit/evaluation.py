@@ -1,7 +1,7 @@
 """Play greedy episodes and summarise the scores.
 
 ``evaluate(policy, "vizdoom:simpler_basic", episodes=50, seed=0)`` works with a trained network,
-a :class:`rlkit.agents.common.TrainResult`, or any function from one observation to an action
+a :class:`rlkit.training.TrainResult`, or any function from one observation to an action
 (the random baseline is ``random_policy(env)``).
 """
 

@@ -10,7 +10,10 @@ import time
 
 import pytest
 
-from rlkit import bench, cli, throughput
+from rlkit import cli
+from rlkit.atomic import write_json
+from rlkit.bench import env as bench
+from rlkit.bench import harness, ipc
 
 RATIO_NAMES = [
     "rlkit/raw",
@@ -50,7 +53,7 @@ class _Sleeper:
 def test_measure_interleaved_rotates_and_takes_median():
     order: list[str] = []
     factories = {n: (lambda n=n: _Sleeper(n, 100.0, order)) for n in ("a", "b", "c")}
-    out = bench.measure_interleaved(factories, seconds=0.06, repeats=3)
+    out = harness.measure_interleaved(factories, seconds=0.06, repeats=3)
     timed = order[1::2]  # every workload runs a warm-up, then the timed slice
     assert timed == ["a", "b", "c", "b", "c", "a", "c", "a", "b"]
     for name, rec in out.items():
@@ -65,11 +68,11 @@ def test_measure_interleaved_failure():
         "ok": lambda: _Sleeper("ok", 1000.0, order),
         "bad": lambda: _Sleeper("bad", 1.0, order, fail=True),
     }
-    out = bench.measure_interleaved(factories, seconds=0.02, repeats=2, catch=True)
+    out = harness.measure_interleaved(factories, seconds=0.02, repeats=2, catch=True)
     assert out["ok"]["rate"] > 0
     assert out["bad"]["rate"] is None and out["bad"]["error"] == "RuntimeError: cannot start"
     with pytest.raises(RuntimeError, match="cannot start"):
-        bench.measure_interleaved(factories, seconds=0.02, repeats=1)
+        harness.measure_interleaved(factories, seconds=0.02, repeats=1)
 
 
 # -- bench env --------------------------------------------------------------------------------
@@ -178,7 +181,7 @@ def test_vizdoom_gym_id():
 
 # -- notebook helpers -------------------------------------------------------------------------
 def test_env_throughput():
-    out = throughput.env_throughput(["CartPole-v1", "vizdoom:basic"], seconds=0.2)
+    out = bench.env_throughput(["CartPole-v1", "vizdoom:basic"], seconds=0.2)
     assert list(out) == ["CartPole-v1", "vizdoom:basic"]
     assert out["CartPole-v1"]["frames_per_step"] == 1
     assert out["vizdoom:basic"]["frames_per_step"] == 4
@@ -186,7 +189,7 @@ def test_env_throughput():
         assert _positive(rec["steps_per_s"])
         assert rec["frames_per_s"] == pytest.approx(rec["steps_per_s"] * rec["frames_per_step"])
     # Per-id keyword arguments reach make_env.
-    skip2 = throughput.env_throughput(
+    skip2 = bench.env_throughput(
         ["vizdoom:basic"], seconds=0.1, env_kwargs={"vizdoom:basic": {"frame_skip": 2}}
     )
     assert skip2["vizdoom:basic"]["frames_per_step"] == 2
@@ -203,7 +206,7 @@ def test_env_throughput():
 )
 def test_env_throughput_bad_input(args, kwargs, match):
     with pytest.raises(ValueError, match=match):
-        throughput.env_throughput(*args, **kwargs)
+        bench.env_throughput(*args, **kwargs)
 
 
 def test_frames_per_step_atari():
@@ -218,7 +221,7 @@ def test_frames_per_step_atari():
 
 def test_ipc_cost():
     sizes = [1_000, 100_000]
-    out = throughput.ipc_cost(sizes, seconds=0.1)
+    out = ipc.ipc_cost(sizes, seconds=0.1)
     assert [r["obs_bytes"] for r in out] == sizes
     for r in out:
         assert set(r) == {
@@ -237,16 +240,16 @@ def test_ipc_cost():
 @pytest.mark.parametrize("sizes", [[], [0], [1.5], ["10"]])
 def test_ipc_cost_bad_sizes(sizes):
     with pytest.raises(ValueError, match="positive integers"):
-        throughput.ipc_cost(sizes, seconds=0.1)
+        ipc.ipc_cost(sizes, seconds=0.1)
 
 
 def test_write_json_atomic(tmp_path):
     path = tmp_path / "sub" / "r.json"
-    bench.write_json_atomic(path, {"a": 1})
-    bench.write_json_atomic(path, {"a": 2})
+    write_json(path, {"a": 1})
+    write_json(path, {"a": 2})
     assert json.loads(path.read_text()) == {"a": 2}
     with pytest.raises(TypeError):
-        bench.write_json_atomic(path, {"a": object()})
+        write_json(path, {"a": object()})
     # A failed write leaves the previous file whole and no temp file behind.
     assert json.loads(path.read_text()) == {"a": 2}
     assert os.listdir(path.parent) == ["r.json"]
@@ -272,7 +275,7 @@ def test_help_does_not_import_heavy_modules():
         "from rlkit import cli\n"
         "with contextlib.suppress(SystemExit), contextlib.redirect_stdout(io.StringIO()):\n"
         "    cli.main(['bench', 'env', '--help'])\n"
-        "print(sorted(m for m in ('torch', 'vizdoom', 'rlkit.bench', 'rlkit.vector')"
+        "print(sorted(m for m in ('torch', 'vizdoom', 'rlkit.bench', 'rlkit.envs.vector')"
         " if m in sys.modules))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)

@@ -1,4 +1,4 @@
-"""Tests for rlkit.buffers and rlkit.sumtree, on dummy data made here."""
+"""Tests for rlkit.buffers and rlkit.buffers.sumtree, on dummy data made here."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from rlkit.buffers import PrioritizedReplayBuffer, ReplayBuffer, RolloutBuffer
-from rlkit.sumtree import MinTree, SumTree
+from rlkit.buffers.sumtree import MinTree, SumTree
 
 OBS_SHAPE = (3, 2, 2)
 ORDINARY, RESET, FINAL = 0, 1, 2

@@ -1,4 +1,4 @@
-"""Tests for rlkit.dashboard: text/bar/off/widgets modes, auto detection, graceful degradation."""
+"""Tests for rlkit.ui.dashboard: text, bar, off and widgets modes, auto detection, degradation."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 
-from rlkit import dashboard as dash_mod
-from rlkit.agents.common import History
-from rlkit.dashboard import Dashboard, resolve_mode
+from rlkit.records import History
+from rlkit.ui import dashboard as dash_mod
+from rlkit.ui.dashboard import Dashboard, resolve_mode
 
 PNG_MAGIC = b"\x89PNG"
 
@@ -354,9 +354,9 @@ def test_train_dqn_with_a_text_dashboard(capsys):
     import torch
 
     try:
-        from rlkit.vector import make_vector_env  # noqa: F401
-    except Exception as exc:  # another helper is still finishing rlkit.vector
-        pytest.skip(f"rlkit.vector not usable yet: {exc!r}")
+        from rlkit.envs.vector import make_vector_env  # noqa: F401
+    except Exception as exc:  # another helper is still finishing rlkit.envs.vector
+        pytest.skip(f"rlkit.envs.vector not usable yet: {exc!r}")
     from rlkit.agents.dqn import train_dqn
     from rlkit.config import preset
 

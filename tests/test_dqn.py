@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 import torch
 
-from rlkit.agents.common import Callback
 from rlkit.agents.dqn import DQNLearner, epsilon_at, train_dqn
 from rlkit.buffers import ReplayBatch
 from rlkit.checkpoints import load_checkpoint, load_model
 from rlkit.config import preset
+from rlkit.training import Callback
 
 
 def tiny(name="cartpole", **kw):
@@ -248,7 +248,7 @@ def test_resume_continues_the_replay_sampler_stream(tmp_path):
 
 
 def test_keep_best_restores_the_best_evaluated_weights():
-    from rlkit.agents import KeepBest
+    from rlkit.training import KeepBest
 
     keep = KeepBest()
     result = train_dqn(tiny(total_steps=600, eval_interval=100), device="cpu", callbacks=[keep])

@@ -1,4 +1,4 @@
-"""Behaviour of :func:`rlkit.envs.make_env` and :class:`rlkit.doom.ViZDoomEnv`.
+"""Behaviour of :func:`rlkit.envs.make_env` and :class:`rlkit.envs.doom.ViZDoomEnv`.
 
 Every ViZDoom episode here is seeded and driven by a fixed policy, so outcomes (timeout, kill,
 death) are reproducible; a game starts in ~0.2 s, which keeps the whole file to a few seconds.
@@ -16,8 +16,8 @@ import psutil
 import pytest
 from gymnasium.utils.env_checker import check_env
 
-from rlkit.doom import ViZDoomEnv, available_scenarios
 from rlkit.envs import EnvSpec, env_spec, make_env
+from rlkit.envs.doom import ViZDoomEnv, available_scenarios
 
 BASIC_BUTTONS = ["MOVE_LEFT", "MOVE_RIGHT", "ATTACK"]
 MOVE_LEFT, MOVE_RIGHT, ATTACK = range(3)
@@ -364,7 +364,7 @@ def test_step_after_the_episode_ended_asks_for_reset():
 
 @pytest.mark.parametrize("size", [(60, 80), (30, 45), (84, 84), (120, 160)])
 def test_subsampling_picks_the_pixel_nearest_each_cell_centre(size):
-    from rlkit.doom import subsample_indices
+    from rlkit.envs.doom import subsample_indices
 
     src = (120, 160)
     frame = np.arange(src[0] * src[1], dtype=np.int64).reshape(src)

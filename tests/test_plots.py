@@ -1,4 +1,4 @@
-"""Tests for rlkit.plots: artists drawn on synthetic histories, and clear errors on bad input."""
+"""Tests for rlkit.ui.plots: artists drawn on synthetic histories, and clear errors on bad input."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ import pytest
 from matplotlib.container import BarContainer
 from matplotlib.figure import Figure
 
-from rlkit import plots
-from rlkit.agents.common import History
+from rlkit.records import History
+from rlkit.ui import plots
 
 
 def make_history(seed: int = 0, episodes: int = 40, evals: int = 6, total: int = 10_000):

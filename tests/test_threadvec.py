@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from gymnasium.vector import AutoresetMode, SyncVectorEnv
 
-from rlkit.threadvec import ThreadVectorEnv
-from rlkit.vector import make_vector_env
+from rlkit.envs.vector import make_vector_env
+from rlkit.envs.vector.threads import ThreadVectorEnv
 
 
 class Counter(gym.Env):

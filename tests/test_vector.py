@@ -1,4 +1,4 @@
-"""Tests for rlkit.vector: SAME_STEP equivalence with SyncVectorEnv, failures, shutdown."""
+"""Tests for rlkit.envs.vector: SAME_STEP equivalence with SyncVectorEnv, failures, shutdown."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ import pytest
 from gymnasium import spaces
 from gymnasium.vector import AutoresetMode, SyncVectorEnv
 
-from rlkit.vector import SharedMemoryVectorEnv, make_vector_env
+from rlkit.envs.vector import SharedMemoryVectorEnv, make_vector_env
 
 
 class CountingEnv(gym.Env):
@@ -367,15 +367,15 @@ def test_workers_are_pinned_one_per_cpu():
 def test_spin_acquire():
     import multiprocessing as mp
 
-    from rlkit.vector_worker import _spin_acquire
+    from rlkit.envs.vector.protocol import spin_acquire
 
     sem = mp.get_context("spawn").Semaphore(0)
     start = time.perf_counter()
-    assert not _spin_acquire(sem, 0.05)
+    assert not spin_acquire(sem, 0.05)
     assert time.perf_counter() - start >= 0.05
-    assert not _spin_acquire(sem, 0.0)
+    assert not spin_acquire(sem, 0.0)
     sem.release()
-    assert _spin_acquire(sem, 0.0) and not sem.acquire(False)
+    assert spin_acquire(sem, 0.0) and not sem.acquire(False)
 
 
 def _our_env_processes():
@@ -443,7 +443,7 @@ def test_workers_exit_when_the_parent_is_killed(tmp_path):
         import sys, time, psutil
         sys.path[:0] = {sys.path!r}
         from {CountingEnv.__module__} import _fns
-        from rlkit.vector import SharedMemoryVectorEnv
+        from rlkit.envs.vector import SharedMemoryVectorEnv
         if __name__ == "__main__":
             envs = SharedMemoryVectorEnv(_fns(2, child=True), in_parent=False)
             envs.reset()

@@ -1,6 +1,6 @@
-"""Training loops. Each returns a :class:`rlkit.agents.common.TrainResult`."""
+"""Learning algorithms. Each trains through :func:`rlkit.training.train` and returns a
+:class:`rlkit.records.TrainResult`."""
 
-from rlkit.agents.common import Callback, History, KeepBest, TrainResult
 from rlkit.agents.dqn import train_dqn
 
-__all__ = ["Callback", "History", "KeepBest", "TrainResult", "train_dqn"]
+__all__ = ["train_dqn"]

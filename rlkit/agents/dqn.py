@@ -20,8 +20,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from rlkit.agents.common import Callback, History, TrainResult
 from rlkit.config import DQNConfig
+from rlkit.records import History, TrainResult
+from rlkit.training import Callback
 
 
 def build_q_network(config: DQNConfig, obs_shape: Sequence[int], n_actions: int):
@@ -163,8 +164,8 @@ def train_dqn(
     """
     from rlkit.devices import select_device
     from rlkit.envs import env_spec
+    from rlkit.envs.vector import make_vector_env
     from rlkit.evaluation import evaluate, greedy_policy
-    from rlkit.vector import make_vector_env
 
     if not isinstance(config, DQNConfig):
         raise TypeError(f"config must be a DQNConfig (see rlkit.config.preset), got {config!r}")

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from rlkit.agents.common import Callback
+from rlkit.training import Callback
 
 
 class _StopAtTarget(Callback):

@@ -1,7 +1,4 @@
-"""The ``train``, ``play``, ``notebooks`` and ``bench dqn`` commands of ``python -m rlkit``.
-
-Each registers itself with :func:`rlkit.cli.command`; the work is imported when it runs.
-"""
+"""``rlkit train`` and ``rlkit play``."""
 
 from __future__ import annotations
 
@@ -9,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from rlkit.cli import (
+from rlkit.cli.registry import (
     Handler,
     add_output_arguments,
     command,
@@ -19,7 +16,7 @@ from rlkit.cli import (
 )
 
 
-def _overrides(pairs: list[str] | None) -> dict[str, str]:
+def parse_overrides(pairs: list[str] | None) -> dict[str, str]:
     """``["lr=1e-3", "batch_size=64"]`` -> dict; values are parsed against each field's type."""
     out = {}
     for pair in pairs or []:
@@ -50,9 +47,9 @@ def _train(p: argparse.ArgumentParser) -> Handler:
         from rlkit.agents.dqn import train_dqn
         from rlkit.atomic import write_json
         from rlkit.config import preset
-        from rlkit.dashboard import Dashboard
+        from rlkit.ui.dashboard import Dashboard
 
-        cfg = preset(args.preset, **_overrides(args.set))
+        cfg = preset(args.preset, **parse_overrides(args.set))
         out = Path(args.out)
         resume = out / "checkpoint.pt" if args.resume else None
         if resume is not None and not resume.exists():
@@ -80,7 +77,7 @@ def _save_curves(result: Any, path: Path) -> None:
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
-    from rlkit import plots
+    from rlkit.ui import plots
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
     plots.plot_returns(result.history, label=result.env_spec.env_id, ax=axes[0])
@@ -133,65 +130,3 @@ def _play_table(r: dict[str, Any]) -> str:
         f"{r['policy']} play on {r['env_id']}: {s['mean']:.1f} ± {s['std']:.1f} "
         f"(min {s['min']:.1f}, max {s['max']:.1f}) over {s['episodes']} episodes  {extra}"
     )
-
-
-@command("notebooks", help="execute the notebooks in order with papermill")
-def _notebooks(p: argparse.ArgumentParser) -> Handler:
-    p.add_argument("--scale", default="teach", choices=["teach", "ci"])
-    p.add_argument("--out", help="folder for executed notebooks (default runs/<scale>)")
-    p.add_argument("--only", nargs="*", help="notebook name prefixes, e.g. 00 03")
-
-    def run(args: argparse.Namespace) -> int:
-        from rlkit.notebooks import run_notebooks
-
-        rows = run_notebooks(args.scale, args.out, args.only)
-        for row in rows:
-            print(f"{row['notebook']:40s} {row['seconds']:7.1f} s")
-        return 0
-
-    return run
-
-
-@command("bench dqn", help="seconds of DQN training until greedy play reaches a target score")
-def _bench_dqn(p: argparse.ArgumentParser) -> Handler:
-    p.add_argument("--preset", default="vizdoom_simpler_basic")
-    p.add_argument("--target", type=float, required=True, help="greedy mean score to reach")
-    p.add_argument("--seeds", type=positive_int, default=3)
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--eval-episodes", type=positive_int, default=50)
-    p.add_argument("--confirm-episodes", type=positive_int, default=100)
-    p.add_argument("--eval-interval", type=positive_int, help="env steps between evaluations")
-    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config field")
-    add_output_arguments(p)
-
-    def run(args: argparse.Namespace) -> int:
-        from rlkit.bench_dqn import bench_dqn
-
-        with stdout_to_stderr():
-            result = bench_dqn(
-                args.preset,
-                args.target,
-                seeds=args.seeds,
-                device=args.device,
-                eval_episodes=args.eval_episodes,
-                confirm_episodes=args.confirm_episodes,
-                eval_interval=args.eval_interval,
-                overrides=_overrides(args.set),
-            )
-        return emit(result, args, _dqn_table)
-
-    return run
-
-
-def _dqn_table(r: dict[str, Any]) -> str:
-    lines = [f"{r['preset']} to greedy mean ≥ {r['target']} on {r['device']}:"]
-    for run in r["runs"]:
-        t = run["seconds_to_target"]
-        lines.append(
-            f"  seed {run['seed']}: "
-            + (f"{t:.1f} s, {run['env_steps_to_target']} env steps" if t else "not reached")
-            + f"; confirm {run['confirm_mean']:.1f} over {run['confirm_episodes']} episodes"
-        )
-    med = r["seconds_to_target"]
-    lines.append(f"  median: {med:.1f} s" if med is not None else "  median: not reached")
-    return "\n".join(lines)

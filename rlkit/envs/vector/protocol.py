@@ -1,14 +1,15 @@
-"""The worker side of :class:`rlkit.vector.SharedMemoryVectorEnv`, and what both sides share.
+"""The protocol of :class:`rlkit.envs.vector.SharedMemoryVectorEnv`: what both sides share.
 
 The shared mapping's layout, the command codes, the float lane for infos, the poll-then-sleep
-wait, CPU pinning, and the loop each worker process runs (``_worker``): one command per post of
-its ``go`` semaphore, carried out by ``_serve``, which the parent also uses for env 0.
+wait, CPU pinning, and the loop each worker process runs (``worker_main``): one command per post of
+its ``go`` semaphore, carried out by ``serve``, which the parent also uses for env 0.
 """
 
 from __future__ import annotations
 
 import contextlib
 import mmap
+import multiprocessing as mp
 import os
 import pickle
 import signal
@@ -23,23 +24,29 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-_STEP, _RESET, _CALL, _SET_ATTR, _CLOSE = 1, 2, 3, 4, 5
-_OK, _ERROR = 0, 1
+STEP, RESET, CALL, SET_ATTR, CLOSE = 1, 2, 3, 4, 5
+OK, ERROR = 0, 1
 # How often a blocked side wakes to check that the other side is still alive. This only matters
 # once something has died; a live peer wakes the waiter at once through the semaphore.
-_POLL_S = 0.2
-# How long a waiter polls before it sleeps (see _spin_acquire): covers a ViZDoom step with
+POLL_S = 0.2
+# How long a waiter polls before it sleeps (see spin_acquire): covers a ViZDoom step with
 # reset (~1.5 ms); a waiter that polls in vain yields its CPU to whatever else is runnable.
 DEFAULT_SPIN_S = 0.002
-_INFO_BYTES = 16384  # per worker; a pickled reply larger than this goes through the pipe
+INFO_BYTES = 16384  # per worker; a pickled reply larger than this goes through the pipe
 # A step's info made of up to this many floats (ViZDoom's game variables) travels as numbers in
 # shared memory, its keys pickled once and left in the info buffer: no pickling per step. The
-# reply's msg_len is then ``_LANE - len(pickled keys)``; ``_PIPE`` means "in the pipe".
-_LANE_SLOTS, _LANE, _PIPE = 16, -2, -1
-_PICKLE = pickle.HIGHEST_PROTOCOL
+# reply's msg_len is then ``LANE - len(pickled keys)``; ``PIPE`` means "in the pipe".
+LANE_SLOTS, LANE, PIPE = 16, -2, -1
+PICKLE_PROTOCOL = pickle.HIGHEST_PROTOCOL
 
 
-def _layout(n: int, obs_space: gym.Space, act_space: gym.Space) -> tuple[dict, int]:
+def default_context() -> str:
+    """The multiprocessing start method for workers."""
+    # Never "fork": forking a parent that runs torch (or any) threads can deadlock the child.
+    return "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
+
+
+def shared_layout(n: int, obs_space: gym.Space, act_space: gym.Space) -> tuple[dict, int]:
     """Offset, shape and dtype of every shared array, each 64-byte (cache line) aligned."""
     fields = [
         ("obs", obs_space.shape, obs_space.dtype),
@@ -54,8 +61,8 @@ def _layout(n: int, obs_space: gym.Space, act_space: gym.Space) -> tuple[dict, i
         ("seq", (n,), np.int64),  # number of the command, written by the parent
         ("posted", (n,), np.int64),  # number of the last command answered, written by workers
         ("remaining", (1,), np.int64),  # workers yet to answer; guarded by a lock
-        ("info", (n, _INFO_BYTES), np.uint8),
-        ("info_values", (n, _LANE_SLOTS), np.float64),
+        ("info", (n, INFO_BYTES), np.uint8),
+        ("info_values", (n, LANE_SLOTS), np.float64),
     ]
     layout, offset = {}, 0
     for name, shape, dtype in fields:
@@ -65,7 +72,7 @@ def _layout(n: int, obs_space: gym.Space, act_space: gym.Space) -> tuple[dict, i
     return layout, offset
 
 
-def _views(buf: mmap.mmap, layout: dict) -> dict[str, np.ndarray]:
+def shared_views(buf: mmap.mmap, layout: dict) -> dict[str, np.ndarray]:
     views = {}
     for name, (offset, shape, dtype) in layout.items():
         count = int(np.prod(shape, dtype=np.int64))
@@ -73,7 +80,7 @@ def _views(buf: mmap.mmap, layout: dict) -> dict[str, np.ndarray]:
     return views
 
 
-def _shared_fd(size: int) -> int:
+def shared_fd(size: int) -> int:
     """An anonymous shared file, unlinked from the start: nothing can leak in /dev/shm even if
     every process is SIGKILLed, and the memory goes away with the last mapping."""
     if hasattr(os, "memfd_create"):
@@ -85,7 +92,7 @@ def _shared_fd(size: int) -> int:
     return fd
 
 
-def _worker_cpus(n: int, pin: bool | None) -> list[int | None]:
+def worker_cpus(n: int, pin: bool | None) -> list[int | None]:
     """The CPU each of ``n`` envs' processes is pinned to (round robin over the CPUs this process
     may use), or ``None`` each when not pinning. ``pin=None`` pins when there are 2+ envs and CPUs.
     """
@@ -98,7 +105,7 @@ def _worker_cpus(n: int, pin: bool | None) -> list[int | None]:
     return [cpus[i % len(cpus)] for i in range(n)] if pin else [None] * n
 
 
-def _build_on(cpu: int | None, fn: Callable[[], gym.Env]) -> gym.Env:
+def build_on(cpu: int | None, fn: Callable[[], gym.Env]) -> gym.Env:
     """``fn()`` with this thread briefly pinned to ``cpu``, so that processes the env starts
     (ViZDoom's engine) stay on ``cpu`` for good while this thread goes back to all its CPUs."""
     if cpu is None:
@@ -111,11 +118,11 @@ def _build_on(cpu: int | None, fn: Callable[[], gym.Env]) -> gym.Env:
         os.sched_setaffinity(0, mask)
 
 
-def _error_text(exc: BaseException) -> tuple[str, str, str]:
+def error_text(exc: BaseException) -> tuple[str, str, str]:
     return type(exc).__name__, str(exc), traceback.format_exc()
 
 
-def _spin_acquire(sem: Any, spin_s: float) -> bool:
+def spin_acquire(sem: Any, spin_s: float) -> bool:
     """Take ``sem`` if it is posted within ``spin_s`` seconds, polling without sleeping.
 
     Each poll is a userspace atomic and ``sched_yield`` hands the CPU to anything else runnable,
@@ -135,14 +142,14 @@ def _spin_acquire(sem: Any, spin_s: float) -> bool:
     return False
 
 
-def _wait_for_parent(go, conn, spin_s: float = 0.0) -> bool:
+def wait_for_parent(go, conn, spin_s: float = 0.0) -> bool:
     """Wait until the parent posts ``go``; ``False`` if the parent died meanwhile.
 
     Only the parent holds the other end of ``conn`` and it writes there only after posting
     ``go``, so a readable pipe with no post pending is end-of-file: the parent is gone. (Its
     pid is no help: under forkserver our parent is the fork server, which can outlive it.)
     """
-    if _spin_acquire(go, spin_s):
+    if spin_acquire(go, spin_s):
         return True
     while not go.acquire(timeout=1.0):
         if conn.poll():
@@ -150,7 +157,7 @@ def _wait_for_parent(go, conn, spin_s: float = 0.0) -> bool:
     return True
 
 
-class _Lane:
+class Lane:
     """Stands for a step info whose float values sit in row ``index`` of ``info_values``."""
 
     __slots__ = ("index", "keys")
@@ -159,9 +166,9 @@ class _Lane:
         self.index, self.keys = index, keys
 
 
-def _float_keys(reply: Any) -> tuple[str, ...] | None:
+def float_keys(reply: Any) -> tuple[str, ...] | None:
     """The keys of ``reply`` if it can take the float lane: a dict of 1–16 floats."""
-    if type(reply) is not dict or not 0 < len(reply) <= _LANE_SLOTS:
+    if type(reply) is not dict or not 0 < len(reply) <= LANE_SLOTS:
         return None
     for value in reply.values():
         if type(value) is not float:
@@ -169,12 +176,12 @@ def _float_keys(reply: Any) -> tuple[str, ...] | None:
     return tuple(reply)
 
 
-def _serve(env: gym.Env, cmd: int, index: int, v: dict, payload: Callable[[], Any]) -> Any:
+def serve(env: gym.Env, cmd: int, index: int, v: dict, payload: Callable[[], Any]) -> Any:
     """Carry out command ``cmd`` on env ``index``, in a worker or in the parent: arrays go into
     the shared views ``v``; returns the reply (``None``: nothing to say). ``payload()`` gives the
     command's arguments (reset, call and set_attr have some)."""
     reply = None
-    if cmd == _STEP:
+    if cmd == STEP:
         action = v["actions"][index]
         obs, rew, term, trunc, info = env.step(action.copy() if action.ndim else action)
         v["rewards"][index], v["terminated"][index], v["truncated"][index] = rew, term, trunc
@@ -185,21 +192,21 @@ def _serve(env: gym.Env, cmd: int, index: int, v: dict, payload: Callable[[], An
         elif info:
             reply = info
         v["obs"][index] = obs
-    elif cmd == _RESET:
+    elif cmd == RESET:
         seed, options = payload()
         obs, info = env.reset(seed=seed, options=options)
         v["obs"][index] = obs
         reply = info or None
-    elif cmd == _CALL:
+    elif cmd == CALL:
         name, args, kwargs = payload()
         attr = env.get_wrapper_attr(name)
         reply = attr(*args, **kwargs) if callable(attr) else attr
-    elif cmd == _SET_ATTR:
+    elif cmd == SET_ATTR:
         env.set_wrapper_attr(*payload())
     return reply
 
 
-def _worker(index, fn_blob, conn, go, done, lock, sys_path, cpu, spin_s) -> None:
+def worker_main(index, fn_blob, conn, go, done, lock, sys_path, cpu, spin_s) -> None:
     """Build the env, map the shared memory, then serve one command per post of ``go``."""
     if cpu is not None:  # before the env exists, so that its engine process inherits the CPU
         with contextlib.suppress(OSError):
@@ -218,9 +225,9 @@ def _worker(index, fn_blob, conn, go, done, lock, sys_path, cpu, spin_s) -> None
             hello = (env.observation_space, env.action_space, dict(env.metadata or {}))
             hello += (getattr(env, "render_mode", None),)
         except Exception as exc:
-            conn.send_bytes(pickle.dumps((_ERROR, _error_text(exc))))
+            conn.send_bytes(pickle.dumps((ERROR, error_text(exc))))
             return
-        conn.send_bytes(pickle.dumps((_OK, hello)))
+        conn.send_bytes(pickle.dumps((OK, hello)))
         msg = conn.recv_bytes()
         if not msg:  # the parent gave up during start-up
             return
@@ -228,49 +235,49 @@ def _worker(index, fn_blob, conn, go, done, lock, sys_path, cpu, spin_s) -> None
         fd = reduction.recv_handle(conn)
         buf = mmap.mmap(fd, size)
         os.close(fd)
-        v = _views(buf, layout)
+        v = shared_views(buf, layout)
         names = "cmd seq status msg_len posted".split()
         cmds, seqs, status, msg_len, posted = (v[k] for k in names)
 
         def payload() -> Any:  # a command's arguments follow its post through the pipe
             return pickle.loads(conn.recv_bytes())
 
-        info_mv = memoryview(buf)[layout["info"][0] + index * _INFO_BYTES :][:_INFO_BYTES]
+        info_mv = memoryview(buf)[layout["info"][0] + index * INFO_BYTES :][:INFO_BYTES]
         lane_values, lane_keys, lane_code = v["info_values"][index], None, 0
         while True:
-            if not _wait_for_parent(go, conn, spin_s):
+            if not wait_for_parent(go, conn, spin_s):
                 return
-            cmd, seq, ok = cmds.item(index), seqs.item(index), _OK
-            if cmd == _CLOSE:
+            cmd, seq, ok = cmds.item(index), seqs.item(index), OK
+            if cmd == CLOSE:
                 return
             data, code = None, 0  # code: a lane reply or the pipe, else 0 (msg_len = size)
             try:
-                reply = _serve(env, cmd, index, v, payload)
-                keys = _float_keys(reply) if cmd == _STEP else None
+                reply = serve(env, cmd, index, v, payload)
+                keys = float_keys(reply) if cmd == STEP else None
                 if keys is not None:
                     if keys != lane_keys:  # (re)write the keys into the info buffer
-                        data = pickle.dumps(keys, _PICKLE)
+                        data = pickle.dumps(keys, PICKLE_PROTOCOL)
                         info_mv[: len(data)] = data
-                        lane_keys, lane_code = keys, _LANE - len(data)
+                        lane_keys, lane_code = keys, LANE - len(data)
                     lane_values[: len(keys)] = tuple(reply.values())
                     data, code = None, lane_code
                 elif reply is not None:
-                    data = pickle.dumps(reply, _PICKLE)
+                    data = pickle.dumps(reply, PICKLE_PROTOCOL)
             except Exception as exc:  # includes a reply that cannot be pickled
-                data, code, ok = pickle.dumps(_error_text(exc)), 0, _ERROR
+                data, code, ok = pickle.dumps(error_text(exc)), 0, ERROR
             size = 0 if data is None else len(data)
-            if 0 < size <= _INFO_BYTES:
+            if 0 < size <= INFO_BYTES:
                 info_mv[:size] = data
                 lane_keys = None  # the keys in the buffer are overwritten
-            if size > _INFO_BYTES:
-                code = _PIPE
+            if size > INFO_BYTES:
+                code = PIPE
             status[index], msg_len[index] = ok, (code or size)
             with lock:  # uncontended, this is a userspace atomic: no system call
                 v["remaining"][0] -= 1
                 last = v["remaining"][0] == 0
             if last:
                 done.release()
-            if size > _INFO_BYTES:
+            if size > INFO_BYTES:
                 conn.send_bytes(data)  # after the post, so a large reply cannot deadlock
             posted[index] = seq  # lets the parent drain replies after an interrupted wait
     finally:

@@ -1,6 +1,6 @@
 """One factory for every environment: ``make_env("vizdoom:basic")``, ``make_env("CartPole-v1")``.
 
-ViZDoom scenarios go through :class:`rlkit.doom.ViZDoomEnv` (fast, uint8 ``(C, H, W)`` frames).
+ViZDoom scenarios go through :class:`rlkit.envs.doom.ViZDoomEnv` (fast, uint8 ``(C, H, W)`` frames).
 Any other id is a gymnasium id; Atari ids (``ALE/…`` from ale-py, which ships its ROMs) get the
 standard DQN preprocessing (Mnih et al. 2015): 84×84 grayscale, frame skip 4, 4 stacked frames.
 """
@@ -75,10 +75,10 @@ def _register_atari() -> None:
 def make_env(env_id: str, seed: int | None = None, **kwargs) -> gym.Env:
     """Create one environment.
 
-    :param env_id: ``"vizdoom:<scenario>"`` (see :func:`rlkit.doom.available_scenarios`) or a
+    :param env_id: ``"vizdoom:<scenario>"`` (see :func:`rlkit.envs.doom.available_scenarios`) or a
         registered gymnasium id such as ``"CartPole-v1"`` or ``"ALE/Pong-v5"``.
     :param seed: if given, seeds the action space (the env itself is seeded by ``reset(seed=…)``).
-    :param kwargs: for ViZDoom, :class:`rlkit.doom.ViZDoomEnv` arguments (``resolution``,
+    :param kwargs: for ViZDoom, :class:`rlkit.envs.doom.ViZDoomEnv` arguments (``resolution``,
         ``frame_skip``, ``frame_stack``, ``actions``, ``render_mode``…); for Atari, ``frame_skip``
         and ``frame_stack`` of the standard preprocessing; otherwise passed to ``gymnasium.make``.
     :return: a ``gymnasium.Env``.
@@ -86,7 +86,7 @@ def make_env(env_id: str, seed: int | None = None, **kwargs) -> gym.Env:
     if not isinstance(env_id, str) or not env_id:
         raise ValueError(f"env_id must be a non-empty string, got {env_id!r}")
     if is_vizdoom(env_id):
-        from rlkit.doom import ViZDoomEnv
+        from rlkit.envs.doom import ViZDoomEnv
 
         env: gym.Env = ViZDoomEnv(env_id[len(VIZDOOM_PREFIX) :], **kwargs)
     elif is_atari(env_id):
@@ -108,7 +108,7 @@ class _Shrink(gym.ObservationWrapper):
 
     def __init__(self, env: gym.Env, size: tuple[int, int]):
         super().__init__(env)
-        from rlkit.doom import subsample_indices
+        from rlkit.envs.doom import subsample_indices
 
         self._index = subsample_indices(env.observation_space.shape[:2], size)
         self.observation_space = gym.spaces.Box(0, 255, shape=size, dtype=np.uint8)
@@ -121,7 +121,7 @@ def _gym_make(env_id: str, **kwargs) -> gym.Env:
     try:
         return gym.make(env_id, **kwargs)
     except (gym.error.NameNotFound, gym.error.NamespaceNotFound, gym.error.VersionNotFound) as e:
-        from rlkit.doom import available_scenarios
+        from rlkit.envs.doom import available_scenarios
 
         doom = ", ".join(VIZDOOM_PREFIX + s for s in available_scenarios())
         raise ValueError(

@@ -1,32 +1,26 @@
-"""Benchmarks behind ``python -m rlkit bench …``; each one returns a JSON-able dict.
+"""``python -m rlkit bench env``: env steps/s of the raw engine loop, rlkit's env, vizdoom's
+gymnasium env and the vector envs, measured interleaved in one run, with the ratios it targets.
 
-Every record starts with :func:`result_header` (what was measured, when, and on which machine),
-so a number never travels without its hardware. Rates come from :func:`measure_interleaved`:
-each variant is timed in several short rounds, interleaved with the other variants, and the
-median round is reported, so a burst of background load lands on every variant alike instead of
-sinking one of them. Start-up (process launch, engine init, first reset) is timed separately.
-
-A new benchmark (``bench dqn``, ``bench inference``) is one more function here that builds its
-workloads, calls :func:`measure_interleaved`, and returns ``result_header(...) | {...}``.
-
-Notebook 01's measuring tools, built on the same timing, live in :mod:`rlkit.throughput`.
+Also :func:`env_throughput`, notebook 01's frames/s across env families, on the same timing.
 """
 
 from __future__ import annotations
 
-import datetime as _dt
 import os
-import statistics
-import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
-from rlkit.atomic import write_json as write_json_atomic  # noqa: F401  (used by the CLI)
+from rlkit.bench.harness import (
+    Workload,
+    check_duration,
+    load_average,
+    measure_interleaved,
+    result_header,
+)
 
-SCHEMA_VERSION = 1
 # Ratio name -> minimum wanted value (rlkit's env vs the raw engine loop and vizdoom's own
 # gymnasium env; 2 shared-memory workers vs one env and vs gymnasium's AsyncVectorEnv).
 ENV_TARGETS = {
@@ -42,102 +36,6 @@ IN_WORKERS = (2,)  # rlkit's vector env with every env in a worker (in_parent=Fa
 # Random actions are drawn before timing and replayed cyclically; a power of two makes the
 # wrap-around a bit mask.
 _N_ACTIONS = 4096
-
-
-# -- shared by every benchmark ----------------------------------------------------------------
-def machine_section() -> dict[str, Any]:
-    """The machine a result was measured on (:func:`rlkit.devices.machine_info`)."""
-    from rlkit.devices import machine_info
-
-    return machine_info()
-
-
-def result_header(benchmark: str) -> dict[str, Any]:
-    """First keys of every benchmark record: name, schema version, UTC time, machine."""
-    return {
-        "benchmark": benchmark,
-        "schema_version": SCHEMA_VERSION,
-        "created_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "machine": machine_section(),
-    }
-
-
-class Workload(Protocol):
-    """Something :func:`measure_interleaved` can time: ``run`` returns (units done, seconds)."""
-
-    def run(self, seconds: float) -> tuple[int, float]: ...
-
-    def close(self) -> None: ...
-
-
-def measure_interleaved(
-    factories: Mapping[str, Callable[[], Workload]],
-    seconds: float,
-    repeats: int = 3,
-    *,
-    catch: bool = False,
-    log: Callable[[str], None] | None = None,
-) -> dict[str, dict[str, Any]]:
-    """Time each workload for ``seconds`` in total, split into ``repeats`` interleaved rounds.
-
-    Each round builds every workload afresh (timed as start-up), warms it up untimed, times it
-    for ``seconds / repeats`` and closes it, so idle workloads never compete with the one being
-    timed. The order of variants rotates from round to round.
-
-    :param factories: variant name -> function building a started :class:`Workload`.
-    :param seconds: timed seconds per variant, all rounds together.
-    :param repeats: number of rounds.
-    :param catch: record a failing variant's error (``rate`` ``None``) instead of raising.
-    :param log: called with one progress line per measurement.
-    :return: name -> ``{"rate", "rounds", "startup_s", "meta", "error"}``; ``rate`` is the
-        median of the per-round rates (units per second) and ``meta`` the first workload's
-        ``meta`` attribute, if any.
-    """
-    names = list(factories)
-    slice_s = seconds / repeats
-    warmup_s = min(0.5, 0.1 * slice_s)
-    out = {
-        n: {"rate": None, "rounds": [], "startup_s": [], "meta": {}, "error": None} for n in names
-    }
-    for r in range(repeats):
-        k = r % len(names)
-        for name in names[k:] + names[:k]:
-            rec = out[name]
-            if rec["error"] is not None:
-                continue
-            try:
-                t0 = time.perf_counter()
-                work = factories[name]()
-                rec["startup_s"].append(time.perf_counter() - t0)
-                try:
-                    if r == 0:
-                        rec["meta"] = dict(getattr(work, "meta", {}))
-                    work.run(warmup_s)
-                    units, elapsed = work.run(slice_s)
-                finally:
-                    work.close()
-            except Exception as e:
-                if not catch:
-                    raise
-                rec["error"] = f"{type(e).__name__}: {e}"
-                if log:
-                    log(f"{name}: failed ({rec['error']})")
-                continue
-            rec["rounds"].append(units / elapsed)
-            if log:
-                log(f"round {r + 1}/{repeats} {name}: {units / elapsed:,.0f}/s")
-    for rec in out.values():
-        if rec["rounds"] and rec["error"] is None:
-            rec["rate"] = statistics.median(rec["rounds"])
-        rec["startup_s"] = statistics.median(rec["startup_s"]) if rec["startup_s"] else None
-    return out
-
-
-def _check_duration(seconds: float, repeats: int) -> None:
-    if not (isinstance(seconds, int | float) and seconds > 0 and np.isfinite(seconds)):
-        raise ValueError(f"seconds must be a positive number, got {seconds!r}")
-    if not (isinstance(repeats, int) and repeats >= 1):
-        raise ValueError(f"repeats must be an integer ≥ 1, got {repeats!r}")
 
 
 # -- workloads --------------------------------------------------------------------------------
@@ -209,7 +107,7 @@ class RawDoomLoop:
     def __init__(self, scenario: str, screen: tuple[int, int], frame_skip: int, seed: int):
         import vizdoom as vzd
 
-        from rlkit.doom import scenarios_dir
+        from rlkit.envs.doom import scenarios_dir
 
         game = vzd.DoomGame()
         game.load_config(os.path.join(scenarios_dir(), scenario + ".cfg"))
@@ -260,7 +158,7 @@ class RawDoomLoop:
 
 def _raw_peer(scenario, screen, frame_skip, seed, cpu, go, done, stop) -> None:
     """The worker of :class:`RawPairLoop`: one bare ``DoomGame`` step per post of ``go``."""
-    from rlkit.vector_worker import DEFAULT_SPIN_S, _spin_acquire
+    from rlkit.envs.vector.protocol import DEFAULT_SPIN_S, spin_acquire
 
     if cpu is not None:
         os.sched_setaffinity(0, {cpu})  # before the engine starts: it inherits the CPU
@@ -269,7 +167,7 @@ def _raw_peer(scenario, screen, frame_skip, seed, cpu, go, done, stop) -> None:
     done.release()
     try:
         while True:
-            if not _spin_acquire(go, DEFAULT_SPIN_S):
+            if not spin_acquire(go, DEFAULT_SPIN_S):
                 go.acquire()
             if stop.value:
                 return
@@ -295,17 +193,16 @@ class RawPairLoop:
     def __init__(self, scenario: str, screen: tuple[int, int], frame_skip: int, seed: int):
         import multiprocessing as mp
 
-        from rlkit.vector import _default_context
-        from rlkit.vector_worker import _build_on, _worker_cpus
+        from rlkit.envs.vector.protocol import build_on, default_context, worker_cpus
 
-        ctx = mp.get_context(_default_context())
+        ctx = mp.get_context(default_context())
         self.go, self.done, self.stop = ctx.Semaphore(0), ctx.Semaphore(0), ctx.RawValue("b", 0)
-        cpus = _worker_cpus(2, None)
+        cpus = worker_cpus(2, None)
         args = (scenario, screen, frame_skip, seed + 1, cpus[1], self.go, self.done, self.stop)
         self.proc = ctx.Process(target=_raw_peer, args=args, name="rlkit-raw-pair", daemon=True)
         self.proc.start()
         try:
-            self.loop = _build_on(cpus[0], lambda: RawDoomLoop(scenario, screen, frame_skip, seed))
+            self.loop = build_on(cpus[0], lambda: RawDoomLoop(scenario, screen, frame_skip, seed))
             self._wait()
         except BaseException:
             self.proc.kill()
@@ -313,9 +210,9 @@ class RawPairLoop:
         self.meta = {"frames_per_step": frame_skip, "num_envs": 2}
 
     def _wait(self) -> None:
-        from rlkit.vector_worker import DEFAULT_SPIN_S, _spin_acquire
+        from rlkit.envs.vector.protocol import DEFAULT_SPIN_S, spin_acquire
 
-        if _spin_acquire(self.done, DEFAULT_SPIN_S):
+        if spin_acquire(self.done, DEFAULT_SPIN_S):
             return
         while not self.done.acquire(timeout=1.0):
             if not self.proc.is_alive():
@@ -449,7 +346,7 @@ def bench_env(
     """
     from rlkit.envs import VIZDOOM_PREFIX, is_atari, is_vizdoom, make_env
 
-    _check_duration(seconds, repeats)
+    check_duration(seconds, repeats)
     for name, counts in (
         ("vector_workers", vector_workers),
         ("async_workers", async_workers),
@@ -519,7 +416,7 @@ def bench_env(
 
     def vector(n: int, backend: str, **kw: Any) -> Callable[[], Workload]:
         def build() -> Workload:
-            from rlkit.vector import make_vector_env
+            from rlkit.envs.vector import make_vector_env
 
             return VectorLoop(
                 make_vector_env(env_id, n, backend=backend, seed=seed, **kw, **env_kwargs), seed
@@ -536,7 +433,7 @@ def bench_env(
     for n in in_workers:
         factories[f"in_workers{n}"] = vector(n, "shm", in_parent=False)
 
-    load_start = _load_average()
+    load_start = load_average()
     m = measure_interleaved(factories, seconds, repeats, catch=True, log=log)
     rate = {k: v["rate"] for k, v in m.items()}
     if gym_id is not None:  # its own defaults, as the engine reported them
@@ -580,7 +477,7 @@ def bench_env(
         "targets": targets,
         "startup_s": {k: v["startup_s"] for k, v in m.items()},
         # Other work on the machine during the run: on 2 cores a load of 4 halves parallel rates.
-        "load_average_1m": {"start": load_start, "end": _load_average()},
+        "load_average_1m": {"start": load_start, "end": load_average()},
         "rounds_steps_per_s": {k: v["rounds"] for k, v in m.items()},
         "null_reasons": null_reasons,
     }
@@ -665,17 +562,53 @@ def format_env_table(result: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _load_average() -> float | None:
-    try:
-        return os.getloadavg()[0]
-    except (OSError, AttributeError):  # not available on this platform
-        return None
-
-
 def _fmt(value: float | None, spec: str) -> str:
     return "—" if value is None else format(value, spec)
 
 
-def log_to_stderr(line: str) -> None:
-    """Progress printer for benchmarks (stdout is kept for results)."""
-    print(line, file=sys.stderr, flush=True)
+# -- notebook 01: frames/s per env family ------------------------------------------------------
+def env_throughput(
+    env_ids: Sequence[str],
+    seconds: float = 2.0,
+    *,
+    repeats: int = 1,
+    seed: int = 0,
+    env_kwargs: Mapping[str, Mapping[str, Any]] | None = None,
+) -> dict[str, dict[str, float]]:
+    """Steps and emulator frames per second of one env per id, measured interleaved.
+
+    Frames count what the emulator simulates: ``steps × frame_skip`` for ViZDoom and Atari,
+    steps for everything else.
+
+    :param env_ids: ids for :func:`rlkit.envs.make_env`, e.g. ``["CartPole-v1", "ALE/Pong-v5",
+        "vizdoom:basic"]``.
+    :param seconds: timed seconds per env, all rounds together.
+    :param repeats: interleaved rounds (median reported).
+    :param seed: seed of resets and random actions.
+    :param env_kwargs: optional per-id ``make_env`` keyword arguments.
+    :return: ``{env_id: {"steps_per_s", "frames_per_step", "frames_per_s", "startup_s"}}``
+    """
+    from rlkit.envs import make_env
+
+    check_duration(seconds, repeats)
+    if isinstance(env_ids, str) or not env_ids:
+        raise ValueError(f"env_ids must be a non-empty list of env ids, got {env_ids!r}")
+    kw = dict(env_kwargs or {})
+    unknown = set(kw) - set(env_ids)
+    if unknown:
+        raise ValueError(f"env_kwargs names ids not in env_ids: {sorted(unknown)}")
+
+    def build(env_id: str) -> Callable[[], Workload]:
+        return lambda: EnvLoop(make_env(env_id, **kw.get(env_id, {})), seed, env_id)
+
+    m = measure_interleaved({e: build(e) for e in env_ids}, seconds, repeats)
+    out = {}
+    for env_id, rec in m.items():
+        fps = rec["meta"]["frames_per_step"]
+        out[env_id] = {
+            "steps_per_s": rec["rate"],
+            "frames_per_step": fps,
+            "frames_per_s": rec["rate"] * fps,
+            "startup_s": rec["startup_s"],
+        }
+    return out

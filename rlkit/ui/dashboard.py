@@ -35,7 +35,8 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 import numpy as np
 
-from rlkit.agents.common import Callback, History
+from rlkit.records import History
+from rlkit.training import Callback
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -196,7 +197,7 @@ class Dashboard(Callback):
     """Live training view: widgets in a notebook, text lines or a tqdm bar elsewhere.
 
     Pass it in ``callbacks=[...]`` of ``train_dqn`` (or any trainer calling the
-    :class:`~rlkit.agents.common.Callback` hooks). The same object can be reused for several runs;
+    :class:`~rlkit.training.Callback` hooks). The same object can be reused for several runs;
     each ``on_start`` starts a fresh display.
 
     :param mode: ``"auto"``, ``"widgets"``, ``"text"``, ``"bar"`` or ``"off"`` (see the module
@@ -628,7 +629,7 @@ class Dashboard(Callback):
         self._w_status.value = f"<code>{html.escape(' · '.join(status))}</code>"
 
     def _redraw(self) -> None:
-        from rlkit import plots
+        from rlkit.ui import plots
 
         h = self.history if self.history is not None else History()
         ax_ret, ax_eval = self._axes
@@ -683,7 +684,7 @@ class Dashboard(Callback):
         """
         import matplotlib.pyplot as plt
 
-        from rlkit import plots
+        from rlkit.ui import plots
 
         run = history if history is not None else self.history
         if run is None:

@@ -1,66 +1,16 @@
-"""Throughput helpers for notebook 01: frames/s across env families, and the cost of moving
-observations between processes. ``python -m rlkit bench env`` (:mod:`rlkit.bench`) is the
-benchmark with targets; these are the notebook's measuring tools, built on the same
-interleaved timing.
-"""
+"""The cost of moving observations between processes (notebook 01): pickled through a pipe
+against written into shared memory, timed with the harness's interleaved rounds."""
 
 from __future__ import annotations
 
 import multiprocessing as mp
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
-from rlkit.bench import EnvLoop, Workload, _check_duration, measure_interleaved
-
-
-def env_throughput(
-    env_ids: Sequence[str],
-    seconds: float = 2.0,
-    *,
-    repeats: int = 1,
-    seed: int = 0,
-    env_kwargs: Mapping[str, Mapping[str, Any]] | None = None,
-) -> dict[str, dict[str, float]]:
-    """Steps and emulator frames per second of one env per id, measured interleaved.
-
-    Frames count what the emulator simulates: ``steps × frame_skip`` for ViZDoom and Atari,
-    steps for everything else.
-
-    :param env_ids: ids for :func:`rlkit.envs.make_env`, e.g. ``["CartPole-v1", "ALE/Pong-v5",
-        "vizdoom:basic"]``.
-    :param seconds: timed seconds per env, all rounds together.
-    :param repeats: interleaved rounds (median reported).
-    :param seed: seed of resets and random actions.
-    :param env_kwargs: optional per-id ``make_env`` keyword arguments.
-    :return: ``{env_id: {"steps_per_s", "frames_per_step", "frames_per_s", "startup_s"}}``
-    """
-    from rlkit.envs import make_env
-
-    _check_duration(seconds, repeats)
-    if isinstance(env_ids, str) or not env_ids:
-        raise ValueError(f"env_ids must be a non-empty list of env ids, got {env_ids!r}")
-    kw = dict(env_kwargs or {})
-    unknown = set(kw) - set(env_ids)
-    if unknown:
-        raise ValueError(f"env_kwargs names ids not in env_ids: {sorted(unknown)}")
-
-    def build(env_id: str) -> Callable[[], Workload]:
-        return lambda: EnvLoop(make_env(env_id, **kw.get(env_id, {})), seed, env_id)
-
-    m = measure_interleaved({e: build(e) for e in env_ids}, seconds, repeats)
-    out = {}
-    for env_id, rec in m.items():
-        fps = rec["meta"]["frames_per_step"]
-        out[env_id] = {
-            "steps_per_s": rec["rate"],
-            "frames_per_step": fps,
-            "frames_per_s": rec["rate"] * fps,
-            "startup_s": rec["startup_s"],
-        }
-    return out
+from rlkit.bench.harness import check_duration
 
 
 def _ipc_peer(conn: Any, shared: Any) -> None:
@@ -111,7 +61,7 @@ def ipc_cost(obs_bytes_list: Sequence[int], seconds: float = 1.0) -> list[dict[s
     sizes = list(obs_bytes_list)
     if not sizes or not all(isinstance(s, int | np.integer) and s >= 1 for s in sizes):
         raise ValueError(f"obs_bytes_list must be positive integers, got {obs_bytes_list!r}")
-    _check_duration(seconds, 1)
+    check_duration(seconds, 1)
     # spawn, not fork: forking a process that may hold torch/OpenMP threads is unsafe.
     ctx = mp.get_context("spawn")
     shared = ctx.RawArray("B", int(max(sizes)))

@@ -6,7 +6,7 @@ Every function returns a matplotlib :class:`~matplotlib.figure.Figure` and never
 draw into an existing axes (the dashboard uses this to redraw its live figure); the figure of
 that axes is returned.
 
-Runs are given as :class:`~rlkit.agents.common.History` objects, :class:`TrainResult` objects
+Runs are given as :class:`~rlkit.training.History` objects, :class:`TrainResult` objects
 (their ``.history`` is used) or dicts written by ``History.to_dict`` (e.g. a ``history.json``
 loaded back), alone, in a list, or in a ``{label: run}`` dict.
 """
@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from rlkit.agents.common import History
+from rlkit.records import History
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -45,7 +45,7 @@ _SPLIT_KEYS = ("env", "act", "learner", "other")
 
 
 def _subplots(**kwargs: Any) -> tuple[Figure, Any]:
-    # pyplot is imported here rather than at module level so `import rlkit.plots` stays cheap
+    # pyplot is imported here rather than at module level so `import rlkit.ui.plots` stays cheap
     # and never picks a backend by itself.
     import matplotlib.pyplot as plt
 

@@ -1,14 +1,14 @@
-"""Vector environments: envs stepped in parallel processes, data exchanged through shared memory.
+"""Vector envs stepped in parallel processes, data exchanged through shared memory.
 
 :class:`SharedMemoryVectorEnv` keeps every per-step array (observations, final observations,
 actions, rewards, terminated, truncated, float infos) in one shared mapping, and steps envs in
-lock-step like gymnasium's vector envs. What makes it fast on a small machine, each measured
-with ``python -m rlkit bench env`` on a 2-vCPU VM (where one ViZDoom step takes ~230 µs):
+lock-step like gymnasium's vector envs. What makes it fast on a small machine (measured with
+``python -m rlkit bench env``; the figures are in ``data/benchmarks/`` and the README):
 
 - **The calling process steps env 0 itself** while worker processes step the others: ``n`` envs
   cost ``n - 1`` workers, and the parent stops being an idle middleman that must be woken.
-- **Waiters poll before they sleep** (``spin_s``, 2 ms): a sleeping process costs a wake-up, and
-  on a VM an idle vCPU halts, so waking it takes tens of µs. The poll is a userspace atomic plus
+- **Waiters poll before they sleep** (``spin_s``): a sleeping process costs a wake-up, and on a
+  VM an idle vCPU halts, so waking it is slow. The poll is a userspace atomic plus
   ``sched_yield``, which hands the CPU to anything else that is runnable.
 - **Workers are pinned, one CPU each, round robin** (``pin_cpus``), and so are the ViZDoom
   engines their envs start: a worker and its engine ping-pong on one CPU instead of across two.
@@ -17,12 +17,8 @@ with ``python -m rlkit bench env`` on a 2-vCPU VM (where one ViZDoom step takes 
   up to 16 floats (health, ammo, …) travels as numbers; other infos are pickled into a
   per-worker shared buffer, and only a reply larger than that goes through a pipe.
 
-Together these took 2 envs from 0.66× one env (one worker each, sleeping waits) to 1.24–1.50×
-in three runs on that VM, and to ~2.2× gymnasium's ``AsyncVectorEnv``. The rest is lock-step
-itself: an episode reset costs ~1.2 ms and the other env waits it out, and the parent spends
-~15 µs of Python per step (more under load) gathering and batching results.
-
-:func:`make_vector_env` builds this or one of gymnasium's vector envs from an env id.
+What is left is lock-step itself: an episode reset in one env makes the others wait, and the
+parent spends some Python per step gathering and batching results.
 
 POSIX only (Linux, macOS; pinning is Linux only). Scripts that start workers need an ``if
 __name__ == "__main__":`` guard, as with any ``spawn``/``forkserver`` multiprocessing code;
@@ -48,43 +44,38 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
-from gymnasium.vector import AsyncVectorEnv, AutoresetMode, SyncVectorEnv, VectorEnv
+from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
-from rlkit.vector_worker import (
-    _CALL,
-    _CLOSE,
-    _ERROR,
-    _INFO_BYTES,
-    _LANE,
-    _PICKLE,
-    _PIPE,
-    _POLL_S,
-    _RESET,
-    _SET_ATTR,
-    _STEP,
+from rlkit.envs.vector.protocol import (
+    CALL,
+    CLOSE,
     DEFAULT_SPIN_S,
-    _build_on,
-    _float_keys,
-    _Lane,
-    _layout,
-    _serve,
-    _shared_fd,
-    _spin_acquire,
-    _views,
-    _worker,
-    _worker_cpus,
+    ERROR,
+    INFO_BYTES,
+    LANE,
+    PICKLE_PROTOCOL,
+    PIPE,
+    POLL_S,
+    RESET,
+    SET_ATTR,
+    STEP,
+    Lane,
+    build_on,
+    default_context,
+    float_keys,
+    serve,
+    shared_fd,
+    shared_layout,
+    shared_views,
+    spin_acquire,
+    worker_cpus,
+    worker_main,
 )
 
-__all__ = ["BACKENDS", "SharedMemoryVectorEnv", "make_vector_env"]
+__all__ = ["SharedMemoryVectorEnv"]
 
-BACKENDS = ("shm", "threads", "sync", "async")
 _ARRAY_SPACES = (spaces.Box, spaces.Discrete, spaces.MultiDiscrete, spaces.MultiBinary)
-
-
-def _default_context() -> str:
-    # Never "fork": forking a parent that runs torch (or any) threads can deadlock the child.
-    return "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
 
 
 def _label(fn: Callable) -> str:
@@ -115,7 +106,7 @@ class _Workers:
             if proc is None or not proc.is_alive():
                 continue
             if self.cmd is not None:
-                self.cmd[i] = _CLOSE
+                self.cmd[i] = CLOSE
                 self.go[i].release()
             else:  # still starting up: an empty message means "give up"
                 with contextlib.suppress(OSError):
@@ -186,7 +177,7 @@ class SharedMemoryVectorEnv(VectorEnv):
         if not all(callable(f) for f in env_fns):
             raise ValueError(f"env_fns must be callables that return an env, got {env_fns!r}")
         methods = mp.get_all_start_methods()
-        context = context or _default_context()
+        context = context or default_context()
         if context not in methods:
             raise ValueError(f"unknown start method {context!r}; valid: {', '.join(methods)}")
         import cloudpickle  # a gymnasium dependency; pickles notebook lambdas by value
@@ -204,7 +195,7 @@ class SharedMemoryVectorEnv(VectorEnv):
         self.num_envs, self.copy, self.closed = len(env_fns), copy, False
         self._spin_s = float(spin_s)
         self._first = 1 if in_parent else 0  # index of the first env that a worker steps
-        self._cpus = _worker_cpus(self.num_envs, pin_cpus)
+        self._cpus = worker_cpus(self.num_envs, pin_cpus)
         self._local_job: tuple[int, Any] | None = None  # a command for the parent's env 0
         self._worker_ids = list(range(self._first, self.num_envs))
         self._lane_keys: list[tuple[bytes, tuple] | None] = [None] * self.num_envs
@@ -232,7 +223,7 @@ class SharedMemoryVectorEnv(VectorEnv):
             go, (parent_conn, child_conn) = ctx.Semaphore(0), ctx.Pipe()
             args = (i, blobs[i], child_conn, go, self._done, self._lock, list(sys.path))
             args += (self._cpus[i], self._spin_s)
-            proc = ctx.Process(target=_worker, args=args, name=f"rlkit-vector-{i}", daemon=True)
+            proc = ctx.Process(target=worker_main, args=args, name=f"rlkit-vector-{i}", daemon=True)
             proc.start()
             child_conn.close()
             w.procs = [*w.procs, proc]
@@ -242,12 +233,12 @@ class SharedMemoryVectorEnv(VectorEnv):
             w.groups.append(proc.pid)
         hellos = []
         if self._first:  # while the workers build theirs
-            w.local = env = _build_on(self._cpus[0], pickle.loads(blobs[0]))
+            w.local = env = build_on(self._cpus[0], pickle.loads(blobs[0]))
             hellos.append((env.observation_space, env.action_space, dict(env.metadata or {})))
             hellos[0] += (getattr(env, "render_mode", None),)
         for i in range(self._first, n):  # the workers build their envs in parallel
             status, hello = pickle.loads(self._recv_pipe(i, "start"))
-            if status == _ERROR:
+            if status == ERROR:
                 raise self._error(i, "start", hello)
             hellos.append(hello)
         obs_space, act_space, metadata, render_mode = hellos[0]
@@ -268,8 +259,8 @@ class SharedMemoryVectorEnv(VectorEnv):
         self.action_space = batch_space(act_space, n)
         self.metadata = {**metadata, "autoreset_mode": AutoresetMode.SAME_STEP}
         self.render_mode = render_mode
-        layout, size = _layout(n, self.observation_space, self.action_space)
-        fd = _shared_fd(size)
+        layout, size = shared_layout(n, self.observation_space, self.action_space)
+        fd = shared_fd(size)
         try:
             buf = mmap.mmap(fd, size)
             for conn, proc in zip(w.conns[self._first :], w.procs[self._first :], strict=True):
@@ -277,9 +268,9 @@ class SharedMemoryVectorEnv(VectorEnv):
                 reduction.send_handle(conn, fd, proc.pid)
         finally:
             os.close(fd)
-        self._v = v = _views(buf, layout)
+        self._v = v = shared_views(buf, layout)
         self._info_mv = memoryview(buf)[layout["info"][0] :]
-        self._info_bufs = [self._info_mv[i * _INFO_BYTES :][:_INFO_BYTES] for i in range(n)]
+        self._info_bufs = [self._info_mv[i * INFO_BYTES :][:INFO_BYTES] for i in range(n)]
         self._step_arrays = (v["rewards"], v["terminated"], v["truncated"])
         self._info_values = v["info_values"]
         self._worker_go = w.go[self._first :]
@@ -309,7 +300,7 @@ class SharedMemoryVectorEnv(VectorEnv):
 
     def _recv_pipe(self, i: int, phase: str) -> bytes:
         conn = self._w.conns[i]
-        while not conn.poll(_POLL_S):
+        while not conn.poll(POLL_S):
             self._alive_or_raise(i, phase)
         try:
             return conn.recv_bytes()
@@ -363,7 +354,7 @@ class SharedMemoryVectorEnv(VectorEnv):
         for k, i in zip(ks, workers, strict=True):
             self._w.go[i].release()
             if args is not None:  # after the post: the worker reads it once it is awake
-                self._w.conns[i].send_bytes(pickle.dumps(args[k], _PICKLE))
+                self._w.conns[i].send_bytes(pickle.dumps(args[k], PICKLE_PROTOCOL))
         self._targets, self._unread, self._waiting = workers, list(workers), bool(workers)
 
     def _collect(self, phase: str) -> list[Any]:
@@ -376,15 +367,15 @@ class SharedMemoryVectorEnv(VectorEnv):
                 cmd, args = self._local_job
                 self._local_job = None
                 try:
-                    out[0] = reply = _serve(self._w.local, cmd, 0, self._v, lambda: args)
-                    keys = _float_keys(reply) if cmd == _STEP else None
+                    out[0] = reply = serve(self._w.local, cmd, 0, self._v, lambda: args)
+                    keys = float_keys(reply) if cmd == STEP else None
                     if keys is not None:  # as a worker does: numbers into the shared rows
                         self._info_values[0, : len(keys)] = tuple(reply.values())
-                        out[0] = _Lane(0, self._lane_keys_of(0, keys))
+                        out[0] = Lane(0, self._lane_keys_of(0, keys))
                 except Exception as exc:
                     local_error = exc
-            if self._waiting and not _spin_acquire(self._done, self._spin_s):
-                while not self._done.acquire(timeout=_POLL_S):
+            if self._waiting and not spin_acquire(self._done, self._spin_s):
+                while not self._done.acquire(timeout=POLL_S):
                     for i in self._targets:
                         if self._v["posted"][i] != self._seq:
                             self._alive_or_raise(i, phase)
@@ -399,10 +390,10 @@ class SharedMemoryVectorEnv(VectorEnv):
             while unread:
                 i = unread[0]
                 length = msg_len.item(i)
-                if length <= _LANE:
+                if length <= LANE:
                     unread.pop(0)
-                    out[i], data = self._lane(i, _LANE - length), None
-                elif length == _PIPE:
+                    out[i], data = self._lane(i, LANE - length), None
+                elif length == PIPE:
                     self._interrupted = None  # a cut inside a pipe read cannot be repaired
                     data = self._recv_pipe(i, phase)
                     unread.pop(0)
@@ -412,7 +403,7 @@ class SharedMemoryVectorEnv(VectorEnv):
                     data = self._info_bufs[i][:length] if length else None
                 if data is not None:
                     out[i] = pickle.loads(data)
-                if status.item(i) == _ERROR:
+                if status.item(i) == ERROR:
                     if phase in ("call", "set_attr"):  # the env itself is still usable
                         raise self._error(i, phase, out[i])
                     raise self._fail(str(self._error(i, phase, out[i])))
@@ -430,17 +421,17 @@ class SharedMemoryVectorEnv(VectorEnv):
             cached = self._lane_keys[i] = (b"", keys)
         return cached[1]
 
-    def _lane(self, i: int, key_bytes: int) -> _Lane:
+    def _lane(self, i: int, key_bytes: int) -> Lane:
         """Worker ``i``'s float info: its keys are pickled at the start of its info buffer."""
         raw = self._info_bufs[i][:key_bytes]
         cached = self._lane_keys[i]
         if cached is None or cached[0] != raw:
             cached = self._lane_keys[i] = (bytes(raw), pickle.loads(raw))
-        return _Lane(i, cached[1])
+        return Lane(i, cached[1])
 
     def _as_info(self, reply: Any) -> Any:
         """A reply as the env gave it (a float-lane info back into a dict)."""
-        if type(reply) is _Lane:
+        if type(reply) is Lane:
             values = self._v["info_values"][reply.index, : len(reply.keys)].tolist()
             return dict(zip(reply.keys, values, strict=True))
         return reply
@@ -454,7 +445,7 @@ class SharedMemoryVectorEnv(VectorEnv):
         while self._done.acquire(False):  # a post nobody consumed; every worker is idle now
             pass
         for i in self._unread:
-            if self._v["msg_len"][i] == _PIPE:
+            if self._v["msg_len"][i] == PIPE:
                 self._w.conns[i].recv_bytes()
         self._waiting, self._unread, self._interrupted = False, [], False
 
@@ -469,10 +460,10 @@ class SharedMemoryVectorEnv(VectorEnv):
         """``SyncVectorEnv``'s info batching, vectorised when every env gave the same keys with
         scalars of one type (ViZDoom's game variables: the per-step common case)."""
         first = replies[0]
-        if type(first) is _Lane:  # the common case: every env's floats sit in the shared rows
+        if type(first) is Lane:  # the common case: every env's floats sit in the shared rows
             keys = first.keys
             for reply in replies:
-                if type(reply) is not _Lane or (reply.keys is not keys and reply.keys != keys):
+                if type(reply) is not Lane or (reply.keys is not keys and reply.keys != keys):
                     break
             else:
                 values = self._info_values[:, : len(keys)].T.copy()
@@ -483,13 +474,13 @@ class SharedMemoryVectorEnv(VectorEnv):
                     infos[key] = values[j]
                     infos["_" + key] = masks[j]
                 return infos
-        keys = first.keys if type(first) is _Lane else _float_keys(first)
+        keys = first.keys if type(first) is Lane else float_keys(first)
         if keys is not None and "final_obs" not in keys:  # (_add_info treats it specially)
             lanes, dicts = [], []
             for i, reply in enumerate(replies):
-                if type(reply) is _Lane and reply.keys == keys:
+                if type(reply) is Lane and reply.keys == keys:
                     lanes.append(i)
-                elif _float_keys(reply) == keys:
+                elif float_keys(reply) == keys:
                     dicts.append(i)
                 else:
                     break
@@ -540,7 +531,7 @@ class SharedMemoryVectorEnv(VectorEnv):
             if not mask.any():
                 raise ValueError("options['reset_mask'] must select at least one env")
             targets = [int(i) for i in np.flatnonzero(mask)]
-        self._send(targets, _RESET, [(seeds[i], options) for i in targets])
+        self._send(targets, RESET, [(seeds[i], options) for i in targets])
         infos: dict[str, Any] = {}
         for i, reply in enumerate(self._collect("reset")):
             if reply:
@@ -568,7 +559,7 @@ class SharedMemoryVectorEnv(VectorEnv):
                 f"actions of dtype {actions.dtype} do not fit the action dtype {dtype}"
             )
         self._v["actions"][...] = actions
-        self._send(self._all, _STEP)
+        self._send(self._all, STEP)
 
     def step_wait(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict]:
         """Finish the step started by :meth:`step_async`; returns ``step``'s 5-tuple."""
@@ -600,7 +591,7 @@ class SharedMemoryVectorEnv(VectorEnv):
 
     def call(self, name: str, *args: Any, **kwargs: Any) -> tuple[Any, ...]:
         """Call method ``name`` (or read attribute ``name``) of every env; one result each."""
-        self._send(self._all, _CALL, [(name, args, kwargs)] * self.num_envs)
+        self._send(self._all, CALL, [(name, args, kwargs)] * self.num_envs)
         return tuple(self._collect("call"))
 
     def get_attr(self, name: str) -> tuple[Any, ...]:
@@ -613,7 +604,7 @@ class SharedMemoryVectorEnv(VectorEnv):
             values = [values] * self.num_envs
         if len(values) != self.num_envs:
             raise ValueError(f"need num_envs={self.num_envs} values, got {len(values)}")
-        self._send(self._all, _SET_ATTR, [(name, value) for value in values])
+        self._send(self._all, SET_ATTR, [(name, value) for value in values])
         self._collect("set_attr")
 
     def render(self) -> tuple[Any, ...]:
@@ -625,60 +616,3 @@ class SharedMemoryVectorEnv(VectorEnv):
         killed with their process group. Also runs on garbage collection and at exit."""
         self._finalizer()
         self._waiting, self._unread = False, []
-
-
-def make_vector_env(
-    env_id: str,
-    num_envs: int,
-    *,
-    backend: str = "shm",
-    seed: int | None = None,
-    in_parent: bool = True,
-    **env_kwargs: Any,
-) -> VectorEnv:
-    """Make ``num_envs`` copies of ``rlkit.envs.make_env(env_id, **env_kwargs)`` as one vector env.
-
-    Every backend autoresets in gymnasium's SAME_STEP mode, so they are interchangeable.
-
-    :param env_id: ``"vizdoom:<scenario>"`` or a gymnasium id (see :func:`rlkit.envs.make_env`).
-    :param num_envs: number of envs (and, for ``"shm"``/``"async"``, of worker processes).
-    :param backend: ``"shm"`` (:class:`SharedMemoryVectorEnv`, the fastest for ViZDoom: 2 envs
-        stepped 1.24–1.50× as fast as one on a 2-vCPU VM, threads 0.75–1.14×),
-        ``"threads"`` (:class:`rlkit.threadvec.ThreadVectorEnv`: envs step in threads of this
-        process, no worker processes; ViZDoom's engine runs without the GIL),
-        ``"sync"`` (gymnasium's ``SyncVectorEnv``, in this process: best for ``num_envs=1``,
-        tests and debugging) or ``"async"`` (gymnasium's ``AsyncVectorEnv``, any space).
-    :param seed: seeds the action spaces (env ``i`` with ``seed + i``, the batched one with
-        ``seed``) so that ``action_space.sample()`` is reproducible; episodes are seeded by
-        ``reset(seed=...)``.
-    :param in_parent: ``"shm"`` only: step env 0 in this process and the others in
-        ``num_envs - 1`` workers (see :class:`SharedMemoryVectorEnv`); ``False``: one worker each.
-    :param env_kwargs: passed to :func:`rlkit.envs.make_env` (``frame_skip``, ``resolution``…).
-    :return: a ``gymnasium.vector.VectorEnv``.
-    """
-    if backend not in BACKENDS:
-        raise ValueError(f"unknown backend {backend!r}; valid: {', '.join(BACKENDS)}")
-    if not in_parent and backend != "shm":
-        raise ValueError(f"in_parent=False applies to backend='shm' only, not {backend!r}")
-    if isinstance(num_envs, bool) or not isinstance(num_envs, int | np.integer) or num_envs < 1:
-        raise ValueError(f"num_envs must be a positive integer, got {num_envs!r}")
-    from rlkit.envs import make_env  # lazily: this module imports before rlkit.envs exists
-
-    fns = [
-        functools.partial(make_env, env_id, seed=None if seed is None else seed + i, **env_kwargs)
-        for i in range(int(num_envs))
-    ]
-    if backend == "shm":
-        envs: VectorEnv = SharedMemoryVectorEnv(fns, in_parent=in_parent)
-    elif backend == "threads":
-        from rlkit.threadvec import ThreadVectorEnv
-
-        envs = ThreadVectorEnv(fns)
-    elif backend == "sync":
-        envs = SyncVectorEnv(fns, autoreset_mode=AutoresetMode.SAME_STEP)
-    else:
-        same_step, context = AutoresetMode.SAME_STEP, _default_context()
-        envs = AsyncVectorEnv(fns, context=context, autoreset_mode=same_step)
-    if seed is not None:
-        envs.action_space.seed(seed)
-    return envs

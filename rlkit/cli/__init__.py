@@ -1,0 +1,65 @@
+"""``python -m rlkit <command> …`` (also installed as the ``rlkit`` script).
+
+Bad user input ends with one line on stderr, ``rlkit: error: …``, and exit status 2: argparse
+errors, and every error rlkit raises on bad input (see :func:`main`). ``--debug`` shows the
+traceback instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from rlkit.cli.registry import COMMANDS, GROUPS, Parser
+
+# The modules whose @command functions make up the command line.
+COMMAND_MODULES = ("rlkit.cli.train", "rlkit.cli.bench", "rlkit.cli.notebooks")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full parser, built from the registry."""
+    for name in COMMAND_MODULES:  # each registers its commands when imported
+        importlib.import_module(name)
+    from rlkit import __version__
+
+    root = Parser(prog="rlkit", description="rlkit: deep RL from pixels, on a CPU or a GPU.")
+    root.add_argument("--version", action="version", version=f"rlkit {__version__}")
+    root.add_argument(
+        "--debug", action="store_true", help="show the traceback of an error instead of one line"
+    )
+    subparsers: dict[tuple[str, ...], Any] = {
+        (): root.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    }
+    parsers: dict[tuple[str, ...], argparse.ArgumentParser] = {}
+    for path, (help_text, setup) in COMMANDS.items():
+        for depth in range(1, len(path)):  # create missing groups on the way down
+            group = path[:depth]
+            if group not in parsers:
+                p = subparsers[group[:-1]].add_parser(
+                    group[-1], help=GROUPS.get(group), description=GROUPS.get(group)
+                )
+                parsers[group] = p
+                dest = "_".join(group) + "_command"
+                subparsers[group] = p.add_subparsers(dest=dest, metavar="KIND", required=True)
+        p = subparsers[path[:-1]].add_parser(path[-1], help=help_text, description=help_text)
+        parsers[path] = p
+        p.set_defaults(handler=setup(p))
+    return root
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.handler(args) or 0)
+    except ValueError as e:
+        if args.debug:
+            raise
+        print(f"rlkit: error: {' '.join(str(e).split())}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("rlkit: interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,103 @@
+"""``rlkit bench env`` and ``rlkit bench dqn``."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from rlkit.cli.registry import (
+    Handler,
+    add_output_arguments,
+    command,
+    emit,
+    int_list,
+    positive_float,
+    positive_int,
+    resolution,
+    stdout_to_stderr,
+)
+from rlkit.cli.train import parse_overrides
+
+
+@command("bench env", help="env steps/s: raw ViZDoom vs rlkit vs vizdoom's gym env vs vector envs")
+def _bench_env(p: argparse.ArgumentParser) -> Handler:
+    p.add_argument("--env", default="vizdoom:basic", help="env id (default: vizdoom:basic)")
+    p.add_argument("--seconds", type=positive_float, default=10.0, help="timed seconds per variant")
+    p.add_argument(
+        "--repeats", type=positive_int, default=3, help="interleaved rounds (median reported)"
+    )
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--resolution", type=resolution, help="ViZDoom observation HxW (default 60x80)")
+    p.add_argument("--frame-skip", type=positive_int, help="tics per step (default 4)")
+    p.add_argument(
+        "--workers", type=int_list, default=[1, 2, 4], help="rlkit vector env worker counts"
+    )
+    p.add_argument(
+        "--async-workers", type=int_list, default=[2], help="AsyncVectorEnv worker counts"
+    )
+    add_output_arguments(p)
+
+    def run(args: argparse.Namespace) -> int:
+        from rlkit.bench import env as bench
+        from rlkit.bench.harness import log_to_stderr
+
+        with stdout_to_stderr():
+            result = bench.bench_env(
+                args.env,
+                args.seconds,
+                args.repeats,
+                resolution=args.resolution,
+                frame_skip=args.frame_skip,
+                seed=args.seed,
+                vector_workers=args.workers,
+                async_workers=args.async_workers,
+                log=None if args.quiet else log_to_stderr,
+            )
+        return emit(result, args, bench.format_env_table)
+
+    return run
+
+
+@command("bench dqn", help="seconds of DQN training until greedy play reaches a target score")
+def _bench_dqn(p: argparse.ArgumentParser) -> Handler:
+    p.add_argument("--preset", default="vizdoom_simpler_basic")
+    p.add_argument("--target", type=float, required=True, help="greedy mean score to reach")
+    p.add_argument("--seeds", type=positive_int, default=3)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--eval-episodes", type=positive_int, default=50)
+    p.add_argument("--confirm-episodes", type=positive_int, default=100)
+    p.add_argument("--eval-interval", type=positive_int, help="env steps between evaluations")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config field")
+    add_output_arguments(p)
+
+    def run(args: argparse.Namespace) -> int:
+        from rlkit.bench.dqn import bench_dqn
+
+        with stdout_to_stderr():
+            result = bench_dqn(
+                args.preset,
+                args.target,
+                seeds=args.seeds,
+                device=args.device,
+                eval_episodes=args.eval_episodes,
+                confirm_episodes=args.confirm_episodes,
+                eval_interval=args.eval_interval,
+                overrides=parse_overrides(args.set),
+            )
+        return emit(result, args, _dqn_table)
+
+    return run
+
+
+def _dqn_table(r: dict[str, Any]) -> str:
+    lines = [f"{r['preset']} to greedy mean ≥ {r['target']} on {r['device']}:"]
+    for run in r["runs"]:
+        t = run["seconds_to_target"]
+        lines.append(
+            f"  seed {run['seed']}: "
+            + (f"{t:.1f} s, {run['env_steps_to_target']} env steps" if t else "not reached")
+            + f"; confirm {run['confirm_mean']:.1f} over {run['confirm_episodes']} episodes"
+        )
+    med = r["seconds_to_target"]
+    lines.append(f"  median: {med:.1f} s" if med is not None else "  median: not reached")
+    return "\n".join(lines)
