@@ -10,117 +10,29 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
+
+from rlkit.errors import UserError
 
 OPTIMIZERS = ("adam", "adamw", "rmsprop", "sgd")
 LOSSES = ("huber", "mse")
 VECTOR_BACKENDS = ("sync", "threads", "shm", "async")
+NETS = ("fast", "small", "nature")
 
 
-class ConfigError(ValueError):
+class ConfigError(UserError, ValueError):
     """A config field is unknown or out of range."""
 
 
+# -- per-field checks: each returns True when the value is valid; "valid" says what is -------------
 @dataclass(frozen=True)
-class DQNConfig:
-    """Deep Q-learning (Mnih et al. 2015) with the usual improvements as switches."""
+class Check:
+    """A field's validity rule: ``ok(value)`` and the words that describe a valid value."""
 
-    env_id: str = "CartPole-v1"
-    """Environment id for :func:`rlkit.envs.make_env` (``"vizdoom:<scenario>"`` or gymnasium)."""
-    env_kwargs: dict[str, Any] = field(default_factory=dict)
-    """Extra arguments for ``make_env`` (ViZDoom: ``resolution``, ``frame_skip``…)."""
-    num_envs: int = 1
-    """Environments stepped together; each step adds ``num_envs`` transitions."""
-    vector_backend: str = "sync"
-    """``sync`` (one by one), ``threads`` (in parallel threads: ViZDoom runs without the GIL),
-    ``shm`` (rlkit's shared-memory worker processes) or ``async`` (gymnasium's processes)."""
-    total_steps: int = 50_000
-    """Environment steps to train for, summed over all envs."""
-    buffer_size: int = 50_000
-    """Replay capacity in transitions."""
-    batch_size: int = 64
-    """Transitions per gradient update."""
-    lr: float = 1e-3
-    """Optimizer learning rate."""
-    optimizer: str = "adam"
-    """One of ``adam``, ``adamw``, ``rmsprop``, ``sgd``."""
-    gamma: float = 0.99
-    """Discount factor, in (0, 1]."""
-    learning_starts: int = 1_000
-    """Env steps of experience collected before the first update."""
-    train_freq: int = 1
-    """Env steps (over all envs) between training rounds."""
-    gradient_steps: int = 1
-    """Gradient updates per training round."""
-    target_update_interval: int = 500
-    """Gradient updates between target-network syncs."""
-    tau: float = 1.0
-    """Target sync rate: 1.0 copies the weights (hard), < 1 is Polyak averaging."""
-    eps_start: float = 1.0
-    """Exploration epsilon at the start."""
-    eps_end: float = 0.05
-    """Exploration epsilon after the decay."""
-    eps_decay_fraction: float = 0.2
-    """Fraction of ``total_steps`` over which epsilon decays linearly."""
-    double_dqn: bool = True
-    """Double DQN target (van Hasselt et al. 2016): online net picks, target net evaluates."""
-    dueling: bool = True
-    """Dueling head (Wang et al. 2016): Q = V + A − mean(A)."""
-    prioritized: bool = False
-    """Prioritized replay (Schaul et al. 2016) instead of uniform sampling."""
-    per_alpha: float = 0.6
-    """PER: how strongly priorities shape sampling (0 = uniform), in [0, 1]."""
-    per_beta_start: float = 0.4
-    """PER: importance-weight correction at the start, annealed linearly to 1, in [0, 1]."""
-    per_eps: float = 1e-6
-    """PER: added to |TD error| so no transition has zero priority."""
-    loss: str = "huber"
-    """TD loss: ``huber`` (smooth L1) or ``mse``."""
-    max_grad_norm: float | None = 10.0
-    """Clip the gradient norm to this value; ``None`` disables clipping."""
-    reward_scale: float = 1.0
-    """Rewards are multiplied by this before learning (Doom scores are in the hundreds)."""
-    net: str = "small"
-    """Image trunk: ``fast`` or ``small`` (CPU-sized) or ``nature`` (Mnih et al. 2015, 84×84)."""
-    hidden: int | None = None
-    """Width of the hidden layer(s); ``None``: the image preset's own, or 128 for an MLP."""
-    eval_interval: int = 2_000
-    """Env steps between greedy evaluations during training; 0 disables them."""
-    eval_episodes: int = 10
-    """Greedy episodes per evaluation."""
-    log_interval: int = 1_000
-    """Env steps between progress reports to callbacks."""
-    checkpoint_interval: int = 0
-    """Env steps between checkpoints written to the run folder; 0 writes only the last."""
-    torch_threads: int | None = 1
-    """Torch intra-op threads while training (restored afterwards); ``None`` keeps torch's.
-
-    One is the safe default for rlkit's small networks on a small CPU: measured on 2 cores, a
-    second thread saved ~20% of a batch-64 conv update when the machine was otherwise idle, but
-    made updates 6-100x slower when other work competed for the cores (its threads spin).
-    Raise it on a dedicated machine or for big networks."""
-    seed: int = 0
-    """Seed for envs, network init, exploration and replay sampling."""
-
-    def __post_init__(self) -> None:
-        _validate(self)
-
-    def replace(self, **overrides: Any) -> DQNConfig:
-        """A copy with some fields changed (validated like the original)."""
-        return apply_overrides(self, overrides)
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> DQNConfig:
-        return apply_overrides(cls(), d)
-
-
-def _check(ok: bool, name: str, value: Any, valid: str) -> None:
-    if not ok:
-        raise ConfigError(f"config field {name!r} = {value!r} is out of range; valid: {valid}")
+    ok: Callable[[Any], bool]
+    valid: str
 
 
 def _is_int(v: Any) -> bool:
@@ -131,80 +43,170 @@ def _is_num(v: Any) -> bool:
     return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
 
 
-def _validate(c: DQNConfig) -> None:
-    for name in (
-        "num_envs",
-        "total_steps",
-        "buffer_size",
-        "batch_size",
-        "train_freq",
-        "gradient_steps",
-        "target_update_interval",
-        "eval_episodes",
-        "log_interval",
-    ):
-        v = getattr(c, name)
-        _check(_is_int(v) and v >= 1, name, v, "an integer ≥ 1")
-    for name in ("learning_starts", "eval_interval", "checkpoint_interval", "seed"):
-        v = getattr(c, name)
-        _check(_is_int(v) and v >= 0, name, v, "an integer ≥ 0")
-    _check(isinstance(c.env_id, str) and bool(c.env_id), "env_id", c.env_id, "a non-empty id")
-    _check(isinstance(c.env_kwargs, dict), "env_kwargs", c.env_kwargs, "a dict")
-    _check(
-        c.batch_size <= c.buffer_size,
-        "batch_size",
-        c.batch_size,
-        f"at most buffer_size ({c.buffer_size})",
+def int_at_least(lo: int) -> Check:
+    return Check(lambda v: _is_int(v) and v >= lo, f"an integer ≥ {lo}")
+
+
+def number_above(lo: float) -> Check:
+    return Check(lambda v: _is_num(v) and v > lo, f"a number > {lo:g}")
+
+
+def number_in(lo: float, hi: float, *, open_low: bool = False) -> Check:
+    low = "(" if open_low else "["
+    return Check(
+        lambda v: _is_num(v) and (lo < v if open_low else lo <= v) and v <= hi,
+        f"a number in {low}{lo:g}, {hi:g}]",
     )
-    _check(_is_num(c.lr) and c.lr > 0, "lr", c.lr, "a number > 0")
-    _check(_is_num(c.gamma) and 0 < c.gamma <= 1, "gamma", c.gamma, "a number in (0, 1]")
-    _check(_is_num(c.tau) and 0 < c.tau <= 1, "tau", c.tau, "a number in (0, 1]")
-    for name in ("eps_start", "eps_end", "per_alpha", "per_beta_start"):
-        v = getattr(c, name)
-        _check(_is_num(v) and 0 <= v <= 1, name, v, "a number in [0, 1]")
-    _check(
-        _is_num(c.eps_decay_fraction) and 0 < c.eps_decay_fraction <= 1,
-        "eps_decay_fraction",
-        c.eps_decay_fraction,
-        "a number in (0, 1]",
-    )
-    _check(_is_num(c.per_eps) and c.per_eps > 0, "per_eps", c.per_eps, "a number > 0")
-    _check(
-        _is_num(c.reward_scale) and c.reward_scale > 0,
-        "reward_scale",
-        c.reward_scale,
-        "a number > 0",
-    )
-    _check(
-        c.max_grad_norm is None or (_is_num(c.max_grad_norm) and c.max_grad_norm > 0),
-        "max_grad_norm",
-        c.max_grad_norm,
-        "a number > 0 or None",
-    )
-    _check(
-        c.torch_threads is None or (_is_int(c.torch_threads) and c.torch_threads >= 1),
-        "torch_threads",
-        c.torch_threads,
-        "an integer ≥ 1 or None",
-    )
-    _check(c.optimizer in OPTIMIZERS, "optimizer", c.optimizer, ", ".join(OPTIMIZERS))
-    _check(c.loss in LOSSES, "loss", c.loss, ", ".join(LOSSES))
-    _check(c.net in ("fast", "small", "nature"), "net", c.net, "fast, small, nature")
-    _check(
-        c.hidden is None or (_is_int(c.hidden) and c.hidden >= 1),
-        "hidden",
-        c.hidden,
-        "an integer ≥ 1 or None",
-    )
-    _check(
-        c.vector_backend in VECTOR_BACKENDS,
-        "vector_backend",
-        c.vector_backend,
-        ", ".join(VECTOR_BACKENDS),
-    )
-    for name in ("double_dqn", "dueling", "prioritized"):
-        v = getattr(c, name)
-        _check(isinstance(v, bool), name, v, "True or False")
+
+
+def one_of(choices: Sequence[str]) -> Check:
+    return Check(lambda v: v in choices, ", ".join(choices))
+
+
+def optional(check: Check) -> Check:
+    return Check(lambda v: v is None or check.ok(v), f"{check.valid} or None")
+
+
+BOOL = Check(lambda v: isinstance(v, bool), "True or False")
+NON_EMPTY_STR = Check(lambda v: isinstance(v, str) and bool(v), "a non-empty id")
+DICT = Check(lambda v: isinstance(v, dict), "a dict")
+
+
+def checked(default: Any = dataclasses.MISSING, check: Check | None = None, **kw: Any) -> Any:
+    """A dataclass field whose value :func:`validate` checks with ``check``."""
+    return field(default=default, metadata={"check": check}, **kw)
+
+
+def validate(config: Any) -> None:
+    """Check every field of a config against its :class:`Check`, then the config's relations.
+
+    :raises ConfigError: naming the first bad field, its value and what is valid.
+    """
+    for f in dataclasses.fields(config):
+        check = f.metadata.get("check")
+        value = getattr(config, f.name)
+        if check is not None and not check.ok(value):
+            raise ConfigError(
+                f"config field {f.name!r} = {value!r} is out of range; valid: {check.valid}"
+            )
+    config.check_relations()
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """What every training run needs, whatever the algorithm: env, vector backend, budget,
+    evaluation, logging, checkpoints, threads and seed. Each algorithm's config extends it."""
+
+    algo: ClassVar[str] = ""
+    """The algorithm's name (``"dqn"``, ``"ppo"``), which :func:`rlkit.training.train` reads."""
+
+    env_id: str = checked("CartPole-v1", NON_EMPTY_STR)
+    """Environment id for :func:`rlkit.envs.make_env` (``"vizdoom:<scenario>"`` or gymnasium)."""
+    env_kwargs: dict[str, Any] = field(default_factory=dict, metadata={"check": DICT})
+    """Extra arguments for ``make_env`` (ViZDoom: ``resolution``, ``frame_skip``…)."""
+    num_envs: int = checked(1, int_at_least(1))
+    """Environments stepped together; each step adds ``num_envs`` transitions."""
+    vector_backend: str = checked("sync", one_of(VECTOR_BACKENDS))
+    """``sync`` (one by one), ``threads`` (in parallel threads: ViZDoom runs without the GIL),
+    ``shm`` (rlkit's shared-memory worker processes) or ``async`` (gymnasium's processes)."""
+    total_steps: int = checked(50_000, int_at_least(1))
+    """Environment steps to train for, summed over all envs."""
+    eval_interval: int = checked(2_000, int_at_least(0))
+    """Env steps between greedy evaluations during training; 0 disables them."""
+    eval_episodes: int = checked(10, int_at_least(1))
+    """Greedy episodes per evaluation."""
+    log_interval: int = checked(1_000, int_at_least(1))
+    """Env steps between progress reports to callbacks."""
+    checkpoint_interval: int = checked(0, int_at_least(0))
+    """Env steps between checkpoints written to the run folder; 0 writes only the last."""
+    torch_threads: int | None = checked(1, optional(int_at_least(1)))
+    """Torch intra-op threads while training (restored afterwards); ``None`` keeps torch's.
+
+    One is the safe default for rlkit's small networks on a small CPU: a second thread helps
+    little on an idle machine and makes updates far slower when other work competes for the
+    cores (torch's threads spin). Raise it on a dedicated machine or for big networks."""
+    seed: int = checked(0, int_at_least(0))
+    """Seed for envs, network init, exploration and sampling."""
+
+    def __post_init__(self) -> None:
+        validate(self)
+
+    def check_relations(self) -> None:
+        """Checks that involve several fields; a subclass adds its own."""
+
+    def replace(self, **overrides: Any) -> Any:
+        """A copy with some fields changed (validated like the original)."""
+        return apply_overrides(self, overrides)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Any:
+        return apply_overrides(cls(), d)
+
+
+@dataclass(frozen=True)
+class DQNConfig(RunConfig):
+    """Deep Q-learning (Mnih et al. 2015) with the usual improvements as switches."""
+
+    algo: ClassVar[str] = "dqn"
+
+    buffer_size: int = checked(50_000, int_at_least(1))
+    """Replay capacity in transitions."""
+    batch_size: int = checked(64, int_at_least(1))
+    """Transitions per gradient update."""
+    lr: float = checked(1e-3, number_above(0))
+    """Optimizer learning rate."""
+    optimizer: str = checked("adam", one_of(OPTIMIZERS))
+    """One of ``adam``, ``adamw``, ``rmsprop``, ``sgd``."""
+    gamma: float = checked(0.99, number_in(0, 1, open_low=True))
+    """Discount factor, in (0, 1]."""
+    learning_starts: int = checked(1_000, int_at_least(0))
+    """Env steps of experience collected before the first update."""
+    train_freq: int = checked(1, int_at_least(1))
+    """Env steps (over all envs) between training rounds."""
+    gradient_steps: int = checked(1, int_at_least(1))
+    """Gradient updates per training round."""
+    target_update_interval: int = checked(500, int_at_least(1))
+    """Gradient updates between target-network syncs."""
+    tau: float = checked(1.0, number_in(0, 1, open_low=True))
+    """Target sync rate: 1.0 copies the weights (hard), < 1 is Polyak averaging."""
+    eps_start: float = checked(1.0, number_in(0, 1))
+    """Exploration epsilon at the start."""
+    eps_end: float = checked(0.05, number_in(0, 1))
+    """Exploration epsilon after the decay."""
+    eps_decay_fraction: float = checked(0.2, number_in(0, 1, open_low=True))
+    """Fraction of ``total_steps`` over which epsilon decays linearly."""
+    double_dqn: bool = checked(True, BOOL)
+    """Double DQN target (van Hasselt et al. 2016): online net picks, target net evaluates."""
+    dueling: bool = checked(True, BOOL)
+    """Dueling head (Wang et al. 2016): Q = V + A − mean(A)."""
+    prioritized: bool = checked(False, BOOL)
+    """Prioritized replay (Schaul et al. 2016) instead of uniform sampling."""
+    per_alpha: float = checked(0.6, number_in(0, 1))
+    """PER: how strongly priorities shape sampling (0 = uniform), in [0, 1]."""
+    per_beta_start: float = checked(0.4, number_in(0, 1))
+    """PER: importance-weight correction at the start, annealed linearly to 1, in [0, 1]."""
+    per_eps: float = checked(1e-6, number_above(0))
+    """PER: added to |TD error| so no transition has zero priority."""
+    loss: str = checked("huber", one_of(LOSSES))
+    """TD loss: ``huber`` (smooth L1) or ``mse``."""
+    max_grad_norm: float | None = checked(10.0, optional(number_above(0)))
+    """Clip the gradient norm to this value; ``None`` disables clipping."""
+    reward_scale: float = checked(1.0, number_above(0))
+    """Rewards are multiplied by this before learning (Doom scores are in the hundreds)."""
+    net: str = checked("small", one_of(NETS))
+    """Image trunk: ``fast`` or ``small`` (CPU-sized) or ``nature`` (Mnih et al. 2015, 84×84)."""
+    hidden: int | None = checked(None, optional(int_at_least(1)))
+    """Width of the hidden layer(s); ``None``: the image preset's own, or 128 for an MLP."""
+
+    def check_relations(self) -> None:
+        if self.batch_size > self.buffer_size:
+            raise ConfigError(
+                f"config field 'batch_size' = {self.batch_size!r} is out of range; valid: at "
+                f"most buffer_size ({self.buffer_size})"
+            )
 
 
 def apply_overrides(config: Any, overrides: dict[str, Any]) -> Any:
@@ -267,7 +269,7 @@ def _coerce(name: str, value: Any, annotation: str) -> Any:
 # -- named presets ---------------------------------------------------------------------------
 _DOOM_SMALL = {"resolution": (30, 45), "frame_skip": 12}
 
-PRESETS: dict[str, DQNConfig] = {
+PRESETS: dict[str, RunConfig] = {
     # Polyak-averaged target (tau 0.01 after every update) kept CartPole's greedy score from
     # the collapse a hard-synced target showed in our sweeps; plain head, batch 128.
     "cartpole": DQNConfig(
@@ -360,7 +362,7 @@ PRESETS["vizdoom_basic"] = dataclasses.replace(
 )
 
 
-def preset(name: str, **overrides: Any) -> DQNConfig:
+def preset(name: str, **overrides: Any) -> RunConfig:
     """A named baseline config, with keyword overrides.
 
     :param name: one of :data:`PRESETS` (``cartpole``, ``vizdoom_basic``…).

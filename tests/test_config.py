@@ -38,10 +38,23 @@ def test_override_by_keyword_changes_only_that_field():
 def test_every_field_has_a_docstring():
     import inspect
 
-    src = inspect.getsource(DQNConfig)
+    from rlkit.config import RunConfig
+
+    src = inspect.getsource(DQNConfig) + inspect.getsource(RunConfig)
     for f in dataclasses.fields(DQNConfig):
         after = src.split(f"    {f.name}:", 1)[1].split("\n", 2)[1].strip()
         assert after.startswith('"""'), f"field {f.name} has no docstring"
+
+
+def test_run_fields_are_shared_and_algorithm_fields_are_not():
+    from rlkit.config import RunConfig
+
+    run = {f.name for f in dataclasses.fields(RunConfig)}
+    assert {"env_id", "num_envs", "total_steps", "eval_interval", "seed", "torch_threads"} <= run
+    assert not {"lr", "buffer_size", "gamma"} & run
+    assert DQNConfig.algo == "dqn"
+    with pytest.raises(ConfigError, match="'num_envs' = 0"):
+        RunConfig(num_envs=0)
 
 
 def test_unknown_preset_lists_valid_names():
