@@ -1,11 +1,49 @@
 """rlkit: learn deep reinforcement learning by doing it — Doom from pixels, on a CPU or a GPU.
 
-Importing rlkit has no side effects: no seeding, no printing, no device selection, and heavy
-modules (vizdoom, ray) load only when used.
+The flat API below is all a notebook needs to start::
+
+    import rlkit
+
+    config = rlkit.preset("vizdoom_basic")
+    result = rlkit.train(config, device="auto", callbacks=[rlkit.Dashboard()])
+    print(rlkit.evaluate(result, config.env_id, episodes=20, env_kwargs=config.env_kwargs))
+
+Importing rlkit has no side effects and loads nothing heavy: each name is imported from its
+module on first use (torch, gymnasium and vizdoom load only then).
 """
 
-from rlkit.envs import EnvSpec, env_spec, make_env
+from __future__ import annotations
+
+import importlib
+from typing import Any
 
 __version__ = "0.1.0"
 
-__all__ = ["EnvSpec", "__version__", "env_spec", "make_env"]
+# public name -> the module that defines it
+_EXPORTS = {
+    "preset": "rlkit.config",
+    "train": "rlkit.training",
+    "evaluate": "rlkit.evaluation",
+    "load_model": "rlkit.checkpoints",
+    "make_env": "rlkit.envs",
+    "env_spec": "rlkit.envs",
+    "EnvSpec": "rlkit.envs",
+    "make_vector_env": "rlkit.envs.vector",
+    "select_device": "rlkit.devices",
+    "Dashboard": "rlkit.ui.dashboard",
+}
+
+__all__ = ["__version__", *sorted(_EXPORTS)]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'rlkit' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

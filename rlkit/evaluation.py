@@ -1,7 +1,7 @@
 """Play greedy episodes and summarise the scores.
 
 ``evaluate(policy, "vizdoom:simpler_basic", episodes=50, seed=0)`` works with a trained network,
-a :class:`rlkit.training.TrainResult`, or any function from one observation to an action
+a :class:`rlkit.records.TrainResult`, or any function from one observation to an action
 (the random baseline is ``random_policy(env)``).
 """
 
@@ -27,13 +27,15 @@ class EvalResult:
     :param scores: undiscounted return of each episode.
     :param lengths: length of each episode in env steps.
     :param extras: per-episode end-of-episode game variables (Doom: kills, health, ammo).
-    :param frames: colour frames of the first episode(s), when recorded.
+    :param frames: colour frames of the recorded episodes, one list per episode: ``frames[i]``
+        holds the reset frame of episode ``i`` then one frame per step, so
+        ``len(frames[i]) == lengths[i] + 1``; empty when no frames were recorded.
     """
 
     scores: list[float]
     lengths: list[int]
     extras: dict[str, list[float]] = field(default_factory=dict)
-    frames: list[np.ndarray] = field(default_factory=list, repr=False)
+    frames: list[list[np.ndarray]] = field(default_factory=list, repr=False)
 
     @property
     def mean(self) -> float:
@@ -108,8 +110,8 @@ def random_policy(env: gym.Env | str | int, seed: int | None = None) -> Policy:
 def as_policy(policy: Any) -> Policy:
     if isinstance(policy, torch.nn.Module):
         return greedy_policy(policy)
-    if hasattr(policy, "model") and isinstance(policy.model, torch.nn.Module):
-        return greedy_policy(policy.model)
+    if callable(getattr(policy, "get_model", None)):  # a TrainResult, live or portable
+        return greedy_policy(policy.get_model())
     if callable(policy):
         return policy
     raise TypeError(
@@ -135,8 +137,9 @@ def evaluate(
     :param seed: episode ``i`` is reset with ``seed + i`` so the same seed replays the same
         episode starts; ``None`` leaves the env's randomness running.
     :param env_kwargs: arguments for ``make_env`` when ``env`` is an id.
-    :param record_frames: keep the colour frames (``render()``) of this many first episodes;
-        the env must have ``render_mode="rgb_array"``.
+    :param record_frames: keep the colour frames (``render()``) of this many first episodes,
+        one list per episode in ``EvalResult.frames``; the env must have
+        ``render_mode="rgb_array"``.
     :param max_steps: safety cap on the steps of one episode.
     """
     if not isinstance(episodes, int) or episodes < 1:
@@ -153,21 +156,23 @@ def evaluate(
     scores: list[float] = []
     lengths: list[int] = []
     extras: dict[str, list[float]] = {}
-    frames: list[np.ndarray] = []
+    frames: list[list[np.ndarray]] = []
     try:
         for i in range(episodes):
             obs, info = env.reset(seed=None if seed is None else seed + i)
             total, n, done = 0.0, 0, False
-            recording = i < record_frames
-            if recording:
-                frames.append(env.render())
+            # One list per episode, so clips and before/after comparisons keep the boundaries.
+            episode_frames: list[np.ndarray] | None = None
+            if i < record_frames:
+                episode_frames = [env.render()]
+                frames.append(episode_frames)
             while not done and n < max_steps:
                 obs, reward, terminated, truncated, info = env.step(act(obs))
                 total += float(reward)
                 n += 1
                 done = terminated or truncated
-                if recording:
-                    frames.append(env.render())
+                if episode_frames is not None:
+                    episode_frames.append(env.render())
             scores.append(total)
             lengths.append(n)
             for key in _DOOM_KEYS:

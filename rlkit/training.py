@@ -1,29 +1,54 @@
-"""What every training loop shares: callbacks and the hooks they are called at."""
+"""What every training loop shares: the runner, its clocks and schedules, and callbacks.
+
+``train(config, device=..., callbacks=[...], run_dir=...)`` picks the algorithm from the config
+(``config.algo``) and hands it to :class:`Trainer`, which owns everything that is not acting or
+learning: the device and thread settings, the vector env, the training clock (stopped during
+evaluations and checkpoints), the log / eval / checkpoint schedules, episode bookkeeping,
+resuming, and the callbacks. An algorithm is an :class:`Agent`: it builds its networks and
+storage, and each :meth:`Agent.iterate` acts, steps the envs through :meth:`Trainer.step_envs`
+and learns.
+
+Callbacks receive :class:`rlkit.records.Progress` records (plain data, so a remote run can
+stream them). A callback that needs the live network — :class:`KeepBest` — gets the agent once
+through :meth:`Callback.bind`, which only ever runs in the process that trains.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import importlib
+import math
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, Protocol
 
+import numpy as np
 import torch
+
+from rlkit.records import TIME_PREFIX, EpisodeRow, EvalRow, History, Progress, TrainResult
+
+# config.algo -> the module and class of its Agent (imported when used).
+ALGORITHMS: dict[str, tuple[str, str]] = {"dqn": ("rlkit.agents.dqn", "DQNAgent")}
 
 
 class Callback:
-    """Hooks a training loop calls. Return ``True`` from :meth:`on_eval` to stop training.
+    """Hooks the trainer calls. Return ``True`` from :meth:`on_eval` to stop training."""
 
-    ``info`` is a dict with at least ``env_steps``, ``total_steps``, ``updates``, ``episodes``,
-    ``train_seconds``, ``epsilon`` (DQN) and ``history``.
-    """
+    def bind(self, agent: Agent) -> None:
+        """Called once before training, in the training process, with the live agent
+        (``agent.model`` is the policy network). Remote trainers call it on their side only, so
+        a callback that needs it works locally and is not sent to a remote run."""
 
-    def on_start(self, info: dict[str, Any]) -> None:
+    def on_start(self, progress: Progress) -> None:
         """Training is about to start (after resume, if any)."""
 
-    def on_log(self, info: dict[str, Any]) -> None:
+    def on_log(self, progress: Progress) -> None:
         """Every ``log_interval`` env steps."""
 
-    def on_eval(self, info: dict[str, Any], scores: list[float]) -> bool | None:
-        """After each greedy evaluation; return True to stop training."""
+    def on_eval(self, progress: Progress) -> bool | None:
+        """After each greedy evaluation (``progress.evaluation``); return True to stop."""
 
-    def on_end(self, info: dict[str, Any]) -> None:
+    def on_end(self, progress: Progress) -> None:
         """Training has finished (or was stopped)."""
 
 
@@ -45,13 +70,397 @@ class KeepBest(Callback):
         self.best_state: dict[str, Any] | None = None
         self._model: torch.nn.Module | None = None
 
-    def on_eval(self, info: dict[str, Any], scores: list[float]) -> None:
-        mean = float(sum(scores) / len(scores))
-        if self.best_score is None or mean > self.best_score:
-            self._model = info["model"]
-            self.best_score, self.best_step = mean, info["env_steps"]
+    def bind(self, agent: Agent) -> None:
+        self._model = agent.model
+
+    def on_eval(self, progress: Progress) -> None:
+        ev = progress.evaluation
+        if self._model is None or ev is None:
+            return
+        if self.best_score is None or ev.mean > self.best_score:
+            self.best_score, self.best_step = ev.mean, ev.env_step
             self.best_state = {k: v.detach().clone() for k, v in self._model.state_dict().items()}
 
-    def on_end(self, info: dict[str, Any]) -> None:
-        if self.restore and self.best_state is not None:
-            info["model"].load_state_dict(self.best_state)
+    def on_end(self, progress: Progress) -> None:
+        if self.restore and self.best_state is not None and self._model is not None:
+            self._model.load_state_dict(self.best_state)
+
+
+class StopAtTarget(Callback):
+    """Stop training at the first greedy evaluation whose mean reaches ``target``.
+
+    After training, ``seconds``, ``steps`` and ``score`` say when it was reached (training
+    seconds, evaluation excluded), or stay ``None``.
+    """
+
+    def __init__(self, target: float):
+        self.target = float(target)
+        self.seconds: float | None = None
+        self.steps: int | None = None
+        self.score: float | None = None
+
+    def on_eval(self, progress: Progress) -> bool:
+        ev = progress.evaluation
+        if ev is not None and ev.mean >= self.target:
+            self.seconds, self.steps, self.score = ev.train_seconds, ev.env_step, ev.mean
+            return True
+        return False
+
+
+class Agent(Protocol):
+    """What an algorithm gives the :class:`Trainer` (see :class:`rlkit.agents.dqn.DQNAgent`).
+
+    Built as ``Agent(config, env_spec, device, rng)``; ``rng`` is the run's numpy generator.
+    """
+
+    phases: tuple[str, ...]
+    """Names of the timed phases, in display order (``("env", "act", "learner")``)."""
+    model: torch.nn.Module
+    """The policy network: evaluated greedily, checkpointed, given to :meth:`Callback.bind`."""
+    updates: int
+    """Gradient updates so far."""
+
+    def start(self, obs: np.ndarray) -> None:
+        """The first observations of the envs (after any resume)."""
+
+    def iterate(self, run: Trainer) -> None:
+        """One round: act, :meth:`Trainer.step_envs`, learn."""
+
+    def log_metrics(self) -> dict[str, float]:
+        """Keyed metrics since the previous call (``{}`` if nothing happened)."""
+
+    def policy(self) -> Callable[[np.ndarray], int]:
+        """A greedy policy for one observation, for evaluation."""
+
+    def state_dict(self, include_buffer: bool) -> dict[str, Any]:
+        """Everything beyond the policy weights that resuming needs (plain containers)."""
+
+    def load_state_dict(self, state: dict[str, Any]) -> None: ...
+
+
+def next_multiple(step: int, interval: int) -> float:
+    """The first multiple of ``interval`` after ``step`` (``inf`` when ``interval`` is 0)."""
+    if not interval:
+        return math.inf
+    return (step // interval + 1) * interval
+
+
+class PhaseTimer:
+    """Cumulative seconds per phase: ``start()``, then ``stop("env")`` adds the time since.
+
+    Two calls per phase and no objects per step, so it costs well under a microsecond."""
+
+    __slots__ = ("_t", "seconds")
+
+    def __init__(self, seconds: dict[str, float]):
+        self.seconds = seconds
+        self._t = time.perf_counter()
+
+    def start(self) -> None:
+        self._t = time.perf_counter()
+
+    def stop(self, phase: str) -> None:
+        now = time.perf_counter()
+        self.seconds[phase] = self.seconds.get(phase, 0.0) + now - self._t
+        self._t = now
+
+
+class Trainer:
+    """Runs an :class:`Agent` on a config: envs, clocks, schedules, checkpoints, callbacks.
+
+    Use :func:`train`; the attributes below are what an agent's :meth:`Agent.iterate` reads.
+    """
+
+    def __init__(
+        self,
+        config: Any,
+        agent_cls: type,
+        device: str | torch.device = "auto",
+        callbacks: Sequence[Callback] = (),
+        run_dir: str | Path | None = None,
+        resume_from: str | Path | None = None,
+        save_buffer: bool = False,
+    ):
+        self.config = config
+        self.agent_cls = agent_cls
+        self.requested_device = device
+        self.callbacks = list(callbacks)
+        self.run_dir = None if run_dir is None else Path(run_dir)
+        self.resume_from = resume_from
+        self.save_buffer = save_buffer
+        self.history = History()
+        self.env_steps = 0
+        self.obs: Any = None
+        """The envs' current observations (the agent updates it as it steps)."""
+        self.timer = PhaseTimer(self.history.phase_seconds)
+        self.stopped = False
+        self._pending: list[EpisodeRow] = []  # finished since the last Progress
+        self._metrics: dict[str, float] = {}  # latest metrics from the agent
+        self._fresh: dict[str, float] = {}  # metrics of the latest log event
+
+    # -- what agents call -------------------------------------------------------------------
+    def step_envs(self, actions: np.ndarray):
+        """Step every env, time it as ``env``, count steps and record finished episodes.
+
+        :return: ``(next_obs, rewards, terminated, truncated, infos)`` of the vector env.
+        """
+        self.timer.start()
+        out = self.envs.step(actions)
+        self.timer.stop("env")
+        next_obs, rewards, terminated, truncated, _ = out
+        self.env_steps += self.num_envs
+        self._ep_return += rewards
+        self._ep_len += 1
+        done = np.logical_or(terminated, truncated)
+        if done.any():
+            now = self.train_seconds()
+            for i in np.flatnonzero(done):
+                row = EpisodeRow(
+                    self.env_steps, now, float(self._ep_return[i]), int(self._ep_len[i])
+                )
+                self.history.add_episode(row)
+                self._pending.append(row)
+            self._ep_return[done] = 0.0
+            self._ep_len[done] = 0
+        self.obs = next_obs
+        return out
+
+    def train_seconds(self) -> float:
+        """Training seconds so far (evaluations and checkpoints excluded)."""
+        return time.perf_counter() - self._clock0
+
+    # -- the run ------------------------------------------------------------------------------
+    def run(self) -> TrainResult:
+        from rlkit.devices import select_device
+        from rlkit.envs import env_spec
+        from rlkit.envs.vector import make_vector_env
+
+        c = self.config
+        if self.run_dir is not None:  # a bad path fails now, not after training
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.device, self.device_report = select_device(self.requested_device)
+        threads_before = torch.get_num_threads()
+        torch.manual_seed(c.seed)
+        rng = np.random.default_rng(c.seed)
+        self.num_envs = c.num_envs
+        self.envs = make_vector_env(c.env_id, c.num_envs, backend=c.vector_backend, **c.env_kwargs)
+        self._eval_env = None
+        try:
+            if c.torch_threads is not None:
+                torch.set_num_threads(c.torch_threads)
+            self.spec = env_spec(self.envs, c.env_id, c.env_kwargs)
+            self.agent = agent = self.agent_cls(c, self.spec, self.device, rng)
+            for phase in agent.phases:
+                self.history.phase_seconds.setdefault(phase, 0.0)
+            if self.resume_from is not None:
+                self._resume(self.resume_from)
+            return self._loop(agent)
+        finally:
+            torch.set_num_threads(threads_before)  # the caller's process keeps its own setting
+            self.envs.close()
+            if self._eval_env is not None:
+                self._eval_env.close()
+
+    def _loop(self, agent: Agent) -> TrainResult:
+        c, h = self.config, self.history
+        self.obs, _ = self.envs.reset(seed=c.seed + self.env_steps)
+        agent.start(self.obs)
+        self._ep_return = np.zeros(c.num_envs)
+        self._ep_len = np.zeros(c.num_envs, dtype=np.int64)
+        self._policy = agent.policy()
+        step = self.env_steps
+        next_log = next_multiple(step, c.log_interval)
+        next_eval = next_multiple(step, c.eval_interval)
+        next_ckpt = next_multiple(step, c.checkpoint_interval)
+        self._clock0 = time.perf_counter() - h.train_seconds
+        for cb in self.callbacks:
+            cb.bind(agent)
+        self._emit("start")
+        while self.env_steps < c.total_steps and not self.stopped:
+            agent.iterate(self)
+            step = self.env_steps
+            h.env_steps, h.updates = step, agent.updates
+            h.train_seconds = self.train_seconds()
+            if step >= next_log:
+                next_log = next_multiple(step, c.log_interval)
+                self._log(agent.log_metrics())
+                self._emit("log")
+            if step >= next_eval:
+                next_eval = next_multiple(step, c.eval_interval)
+                row = self._evaluate()
+                if any([bool(cb.on_eval(self._progress("eval", row))) for cb in self.callbacks]):
+                    self.stopped = True
+            if self.run_dir is not None and step >= next_ckpt:
+                next_ckpt = next_multiple(step, c.checkpoint_interval)
+                self._paused(self.save)
+        h.train_seconds = self.train_seconds()
+        self._log(agent.log_metrics())
+        ckpt = self.save() if self.run_dir is not None else None
+        self._emit("end")
+        return TrainResult(
+            config=c,
+            env_spec=self.spec,
+            history=h,
+            device=str(self.device),
+            algo=c.algo,
+            model=agent.model,
+            model_spec=getattr(agent.model, "spec", None),
+            checkpoint_path=None if ckpt is None else str(ckpt),
+            stopped_early=self.stopped,
+        )
+
+    def _log(self, metrics: dict[str, float]) -> None:
+        for key, value in metrics.items():
+            self.history.record(key, self.env_steps, value)
+        self._fresh = metrics
+        self._metrics.update(metrics)
+
+    def _progress(self, event: str, evaluation: EvalRow | None = None) -> Progress:
+        h = self.history
+        logged = event in ("log", "end")
+        metrics = dict(self._fresh if logged else self._metrics)
+        metrics.update({TIME_PREFIX + k: v for k, v in h.phase_seconds.items()})
+        frame = None
+        if event != "eval" and isinstance(self.obs, np.ndarray):
+            frame = np.array(self.obs[0])
+        rows, self._pending = tuple(self._pending), []
+        return Progress(
+            event=event,
+            algo=self.config.algo,
+            env_id=self.config.env_id,
+            env_steps=self.env_steps,
+            total_steps=self.config.total_steps,
+            updates=self.agent.updates,
+            episodes=h.episodes,
+            train_seconds=h.train_seconds,
+            eval_seconds=h.eval_seconds,
+            metrics=metrics,
+            new_episodes=rows,
+            evaluation=evaluation,
+            frame=frame,
+        )
+
+    def _emit(self, event: str) -> None:
+        progress = self._progress(event)
+        for cb in self.callbacks:
+            getattr(cb, f"on_{event}")(progress)
+
+    def _paused(self, fn: Callable[[], Any]) -> tuple[Any, float]:
+        """Run ``fn`` with the training clock stopped; returns its result and its seconds."""
+        t0 = time.perf_counter()
+        out = fn()
+        spent = time.perf_counter() - t0
+        self._clock0 += spent
+        return out, spent
+
+    def _evaluate(self) -> EvalRow:
+        from rlkit.envs import make_env
+        from rlkit.evaluation import evaluate
+
+        c, h = self.config, self.history
+
+        def run_episodes():
+            if self._eval_env is None:
+                self._eval_env = make_env(c.env_id, **c.env_kwargs)
+            # Fresh seeds every evaluation, disjoint from training seeds.
+            return evaluate(
+                self._policy, self._eval_env, c.eval_episodes, seed=10**6 + self.env_steps
+            )
+
+        res, spent = self._paused(run_episodes)
+        row = EvalRow(self.env_steps, h.train_seconds, res.mean, res.std, tuple(res.scores))
+        h.add_eval(row)
+        h.eval_seconds += spent
+        return row
+
+    # -- checkpoints ----------------------------------------------------------------------------
+    def save(self) -> Path:
+        """Write ``checkpoint.pt``, ``history.json`` and ``episodes.csv`` to the run folder."""
+        from rlkit.atomic import write_bytes, write_json
+        from rlkit.checkpoints import save_checkpoint
+
+        h, agent = self.history, self.agent
+        extra = agent.state_dict(self.save_buffer)
+        extra.setdefault("rng", {})["torch"] = torch.get_rng_state()
+        extra["history"] = h.to_dict()
+        path = save_checkpoint(
+            self.run_dir / "checkpoint.pt",
+            model=agent.model,
+            metadata={
+                "algo": self.config.algo,
+                "config": self.config.to_dict(),
+                "env_spec": self.spec.to_dict(),
+                "progress": {
+                    "env_steps": self.env_steps,
+                    "updates": agent.updates,
+                    "episodes": h.episodes,
+                    "train_seconds": h.train_seconds,
+                    "metrics": dict(self._metrics),
+                },
+            },
+            extra_state=extra,
+        )
+        write_json(self.run_dir / "history.json", h.to_dict())
+        write_bytes(self.run_dir / "episodes.csv", h.episodes_csv())
+        return Path(path)
+
+    def _resume(self, path: str | Path) -> None:
+        from rlkit.checkpoints import CheckpointError, check_compatible, load_checkpoint
+
+        ckpt = load_checkpoint(path, map_location="cpu")
+        check_compatible(ckpt, model=self.agent.model, env_spec=self.spec, check_id=True)
+        algo = ckpt.metadata.get("algo")
+        if algo != self.config.algo:
+            raise CheckpointError(
+                f"checkpoint {path} was written by {algo!r} training, not {self.config.algo!r}"
+            )
+        self.agent.model.load_state_dict(ckpt.state_dict)
+        extra = ckpt.extra_state
+        self.agent.load_state_dict(extra)
+        torch.set_rng_state(extra["rng"]["torch"].cpu())
+        restored = History.from_dict(extra["history"])
+        for name, value in vars(restored).items():
+            setattr(self.history, name, value)
+        self.timer.seconds = self.history.phase_seconds
+        self.env_steps = int(ckpt.metadata["progress"]["env_steps"])
+
+
+def agent_class(config: Any) -> type:
+    """The :class:`Agent` class that trains ``config`` (from ``config.algo``)."""
+    from rlkit.config import RunConfig
+
+    if not isinstance(config, RunConfig) or config.algo not in ALGORITHMS:
+        raise TypeError(
+            "config must be an algorithm's config such as DQNConfig (see rlkit.config.preset), "
+            f"got {config!r}"
+        )
+    module, name = ALGORITHMS[config.algo]
+    return getattr(importlib.import_module(module), name)
+
+
+def train(
+    config: Any,
+    device: str | torch.device = "auto",
+    callbacks: Sequence[Callback] = (),
+    run_dir: str | Path | None = None,
+    resume_from: str | Path | None = None,
+    save_buffer: bool = False,
+) -> TrainResult:
+    """Train the algorithm a config describes.
+
+    :param config: what to train, e.g. ``rlkit.config.preset("vizdoom_basic")``.
+    :param device: ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"mps"`` (see
+        :func:`rlkit.devices.select_device`); a device that is not there is an error.
+    :param callbacks: :class:`Callback` objects (dashboard, early stop, keep best).
+    :param run_dir: if given, checkpoints (``checkpoint.pt``), ``history.json`` and
+        ``episodes.csv`` are written there (atomically).
+    :param resume_from: a checkpoint to continue from (weights, optimizer and target state,
+        counters, history, RNG streams; the replay buffer too if it was saved). Envs start
+        fresh episodes: the episode that was running when the checkpoint was written is not
+        resumed.
+    :param save_buffer: include the replay buffer in checkpoints (large, but resumes exactly).
+    :return: a :class:`rlkit.records.TrainResult` with the live model.
+    """
+    return Trainer(
+        config, agent_class(config), device, callbacks, run_dir, resume_from, save_buffer
+    ).run()

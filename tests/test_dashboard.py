@@ -12,7 +12,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 
-from rlkit.records import History
+from rlkit.records import EpisodeRow, EvalRow, History, Progress
 from rlkit.ui import dashboard as dash_mod
 from rlkit.ui.dashboard import Dashboard, resolve_mode
 
@@ -28,40 +28,53 @@ def _clean_env(monkeypatch):
     plt.close("all")
 
 
+PHASES = {"time/env": 1.0, "time/act": 0.5, "time/learner": 0.3}
+EPISODES = tuple(EpisodeRow(100 * (i + 1), (i + 1) / 10, float(i), 100) for i in range(20))
+
+
 def make_history() -> History:
     h = History()
-    h.episode_steps = list(range(100, 2100, 100))
-    h.episode_returns = [float(i) for i in range(20)]  # last 10 average to 14.5
-    h.episode_lengths = [100] * 20
-    h.episode_times = [s / 1000 for s in h.episode_steps]
-    h.env_steps, h.episodes, h.updates = 2000, 20, 500
-    h.env_seconds, h.act_seconds, h.learner_seconds, h.train_seconds = 1.0, 0.5, 0.3, 2.0
+    for row in EPISODES:  # the last 10 returns average to 14.5
+        h.add_episode(row)
+    h.env_steps, h.updates = 2000, 500
+    h.phase_seconds = {"env": 1.0, "act": 0.5, "learner": 0.3}
+    h.train_seconds = 2.0
     return h
 
 
-def make_info(steps: int, history: History, train_seconds: float, obs=None, eps=0.42):
-    return {
-        "env_steps": steps,
-        "total_steps": 10_000,
-        "updates": steps // 4,
-        "episodes": history.episodes,
-        "train_seconds": train_seconds,
-        "epsilon": eps,
-        "history": history,
-        "obs": obs if obs is not None else np.zeros((2, 4), dtype=np.float32),
-    }
+def make_progress(
+    event, steps, train_seconds, frame=None, eps=0.42, new_episodes=(), evaluation=None
+):
+    return Progress(
+        event=event,
+        algo="dqn",
+        env_id="CartPole-v1",
+        env_steps=steps,
+        total_steps=10_000,
+        updates=steps // 4,
+        episodes=20 if steps else 0,
+        train_seconds=train_seconds,
+        metrics={"epsilon": eps, **PHASES},
+        new_episodes=tuple(new_episodes),
+        evaluation=evaluation,
+        frame=frame if frame is not None else np.zeros(4, dtype=np.float32),
+    )
 
 
-def simulate(d: Dashboard, obs=None, logs: int = 2):
+def make_eval(steps, mean, scores):
+    return EvalRow(steps, steps / 1000, mean, float(np.std(scores)), tuple(scores))
+
+
+def simulate(d: Dashboard, frame=None, logs: int = 2):
     """start, ``logs`` log events 1000 steps apart (1000 steps/s), one eval, end."""
-    h = make_history()
-    d.on_start(make_info(0, h, 0.0, obs))
+    d.on_start(make_progress("start", 0, 0.0, frame))
     for k in range(1, logs + 1):
-        d.on_log(make_info(1000 * k, h, 1.0 * k, obs))
-    h.eval_steps, h.eval_times, h.eval_means, h.eval_stds = [2000], [2.0], [20.0], [10.0]
-    stop = d.on_eval(make_info(1000 * logs, h, 1.0 * logs, obs), [10.0, 30.0])
-    d.on_end(make_info(10_000, h, 10.0, obs))
-    return h, stop
+        rows = EPISODES if k == 1 else ()
+        d.on_log(make_progress("log", 1000 * k, 1.0 * k, frame, new_episodes=rows))
+    ev = make_eval(1000 * logs, 20.0, [10.0, 30.0])
+    stop = d.on_eval(make_progress("eval", 1000 * logs, 1.0 * logs, evaluation=ev))
+    d.on_end(make_progress("end", 10_000, 10.0, frame))
+    return stop
 
 
 # -- modes and options ------------------------------------------------------------------------
@@ -81,7 +94,7 @@ def test_bad_print_every(bad):
 
 
 def test_text_mode_prints_one_line_per_event(capsys):
-    _, stop = simulate(Dashboard(mode="text"))
+    stop = simulate(Dashboard(mode="text"))
     assert not stop  # a display never stops training
     out = capsys.readouterr().out.splitlines()
     assert out[0].startswith("start     0/10000")
@@ -98,10 +111,9 @@ def test_text_mode_prints_one_line_per_event(capsys):
 
 def test_text_log_lines_show_the_last_eval(capsys):
     d = Dashboard(mode="text")
-    h = make_history()
-    d.on_start(make_info(0, h, 0.0))
-    d.on_eval(make_info(500, h, 0.5), [61.3, 61.3])
-    d.on_log(make_info(1000, h, 1.0))
+    d.on_start(make_progress("start", 0, 0.0))
+    d.on_eval(make_progress("eval", 500, 0.5, evaluation=make_eval(500, 61.3, [61.3, 61.3])))
+    d.on_log(make_progress("log", 1000, 1.0))
     assert capsys.readouterr().out.splitlines()[-1].endswith("| eval 61.3 ± 0.0")
 
 
@@ -123,9 +135,10 @@ def test_text_mode_writes_to_given_file(capsys):
 
 def test_off_prints_nothing_but_keeps_the_history(capsys):
     d = Dashboard(mode="off")
-    h, _ = simulate(d)
+    simulate(d)
     assert capsys.readouterr() == ("", "")
-    assert d.history is h
+    assert d.history.episode_returns == [r.ret for r in EPISODES]
+    assert d.history.eval_means == [20.0] and d.history.env_steps == 10_000
     assert len(d.figure().axes) == 2
 
 
@@ -154,7 +167,7 @@ def test_auto_outside_a_kernel_picks_text(capsys):
 def test_auto_honours_ci_and_the_override_variable(monkeypatch):
     monkeypatch.setenv("CI", "true")
     d = Dashboard()
-    d.on_start(make_info(0, make_history(), 0.0))
+    d.on_start(make_progress("start", 0, 0.0))
     assert (d.active_mode, d.mode_reason) == ("text", "CI is set")
     monkeypatch.setenv(dash_mod.ENV_VAR, "off")
     assert resolve_mode() == "off"
@@ -244,8 +257,8 @@ def test_widgets_mode_builds_and_updates_the_tree(shown, capsys):
     import ipywidgets
 
     d = Dashboard(mode="widgets", title="DQN <cartpole>", refresh_seconds=0.01)
-    obs = np.zeros((2, 4, 30, 40), dtype=np.uint8)  # (N, C, H, W) Doom-like frame stacks
-    simulate(d, obs=obs)
+    frame = np.zeros((4, 30, 40), dtype=np.uint8)  # (C, H, W) a Doom-like frame stack
+    simulate(d, frame=frame)
     assert shown == [d.root]
     assert isinstance(d.root, ipywidgets.VBox)
     assert d.active_mode == "widgets" and not d.notes
@@ -270,12 +283,11 @@ def test_widgets_redraws_are_throttled(shown, monkeypatch):
     draws = []
     original = d._redraw
     monkeypatch.setattr(d, "_redraw", lambda: (draws.append(1), original())[1])
-    h = make_history()
-    d.on_start(make_info(0, h, 0.0))
+    d.on_start(make_progress("start", 0, 0.0))
     for k in range(1, 6):
-        d.on_log(make_info(1000 * k, h, 1.0 * k))
+        d.on_log(make_progress("log", 1000 * k, 1.0 * k))
     assert len(draws) == 1  # only the first draw: the logs came within 1000 s of it
-    d.on_end(make_info(10_000, h, 10.0))
+    d.on_end(make_progress("end", 10_000, 10.0))
     assert len(draws) == 2  # the end always draws the final state
     assert d._w_bar.value == 10_000
     assert "done after" in d._w_speed.value
@@ -300,8 +312,7 @@ def test_display_error_degrades_to_text_once(monkeypatch, capsys):
 
 def test_error_during_a_redraw_degrades_midway(shown, monkeypatch, capsys):
     d = Dashboard(mode="widgets")
-    h = make_history()
-    d.on_start(make_info(0, h, 0.0))
+    d.on_start(make_progress("start", 0, 0.0))
 
     def boom():
         raise ValueError("widget gone")
@@ -309,8 +320,8 @@ def test_error_during_a_redraw_degrades_midway(shown, monkeypatch, capsys):
     monkeypatch.setattr(d, "_redraw", boom)
     # Redraw at every log, whatever the throttle says.
     monkeypatch.setattr(d, "_widgets_log", lambda: d._widgets_refresh(force=True))
-    d.on_log(make_info(1000, h, 1.0))
-    d.on_log(make_info(2000, h, 2.0))
+    d.on_log(make_progress("log", 1000, 1.0))
+    d.on_log(make_progress("log", 2000, 2.0))
     out, err = capsys.readouterr()
     assert d.active_mode == "text" and len(d.notes) == 1
     assert "ValueError: widget gone" in err
@@ -353,10 +364,6 @@ def test_figure_after_a_run_and_before_one():
 def test_train_dqn_with_a_text_dashboard(capsys):
     import torch
 
-    try:
-        from rlkit.envs.vector import make_vector_env  # noqa: F401
-    except Exception as exc:  # another helper is still finishing rlkit.envs.vector
-        pytest.skip(f"rlkit.envs.vector not usable yet: {exc!r}")
     from rlkit.agents.dqn import train_dqn
     from rlkit.config import preset
 
@@ -382,4 +389,5 @@ def test_train_dqn_with_a_text_dashboard(capsys):
     assert sum(line.startswith("step") for line in lines) >= 2
     assert sum(line.startswith("eval") for line in lines) == 2
     assert lines[-1].startswith("done") and "300/300" in lines[-1]
-    assert d.history is result.history and not d.notes
+    # The dashboard saw only Progress records, and rebuilt the run's whole history from them.
+    assert d.history.to_dict() == result.history.to_dict() and not d.notes

@@ -31,11 +31,16 @@ def _check_history(result, cfg):
     h = result.history
     assert h.env_steps == cfg.total_steps
     assert h.updates > 0
-    assert h.losses and all(np.isfinite(h.losses))
+    _, losses = h.series("loss")
+    assert losses and all(np.isfinite(losses))
+    steps, eps = h.series("epsilon")
+    assert steps[-1] == cfg.total_steps and eps[-1] == pytest.approx(cfg.eps_end)
     assert h.episodes == len(h.episode_returns) > 0
     assert len(h.eval_means) == cfg.total_steps // cfg.eval_interval
-    assert h.env_seconds > 0 and h.learner_seconds > 0 and h.act_seconds > 0
-    assert h.train_seconds >= h.env_seconds + h.learner_seconds
+    split = h.time_split()
+    assert list(split) == ["env", "act", "learner", "other"]
+    assert split["env"] > 0 and split["learner"] > 0 and split["act"] > 0
+    assert h.train_seconds >= split["env"] + split["learner"]
     assert h.env_steps_per_s > 0 and h.updates_per_s > 0
 
 
@@ -106,6 +111,73 @@ def test_td_target_matches_hand_computation(double):
     assert td.shape == (8,)
 
 
+def _twin_learners(**kw):
+    cfg = preset("cartpole", lr=1e-2, **kw)
+    torch.manual_seed(3)
+    a = DQNLearner(cfg, (4,), 2, "cpu")
+    torch.manual_seed(3)
+    b = DQNLearner(cfg, (4,), 2, "cpu")
+    return a, b
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "sgd"])
+def test_the_fused_update_equals_its_two_halves(optimizer):
+    fused, halves = _twin_learners(optimizer=optimizer, target_update_interval=2)
+    for step in range(3):
+        batch = _batch()
+        loss_a, td_a = fused.update(batch)
+        loss_b, td_b = halves.compute_gradients(batch)
+        halves.apply_gradients()
+        assert torch.equal(loss_a, loss_b) and torch.equal(td_a, td_b), step
+    for net in ("q", "target"):
+        for pa, pb in zip(
+            getattr(fused, net).parameters(), getattr(halves, net).parameters(), strict=True
+        ):
+            assert torch.equal(pa, pb), net
+    assert fused.updates == halves.updates == 3
+
+
+def test_grad_hook_runs_between_backward_and_step():
+    """The all-reduce seam: the hook sees gradients before clipping and the optimizer step."""
+    plain, hooked = _twin_learners(optimizer="sgd", max_grad_norm=None)
+    initial = [p.detach().clone() for p in hooked.params]
+    seen = []
+
+    def halve(params):
+        assert all(p.grad is not None for p in params)
+        assert all(torch.equal(a, b) for a, b in zip(params, initial, strict=True))  # not stepped
+        seen.append(1)
+        for p in params:
+            p.grad.mul_(0.5)
+
+    hooked.grad_hook = halve
+    batch = _batch()
+    plain.compute_gradients(batch)
+    for p in plain.params:
+        p.grad.mul_(0.5)
+    plain.apply_gradients()
+    hooked.update(batch)
+    assert seen == [1]
+    for pa, pb in zip(plain.q.parameters(), hooked.q.parameters(), strict=True):
+        assert torch.equal(pa, pb)
+
+
+def test_epsilon_greedy_actor_explores_at_the_given_rate():
+    from rlkit.agents.dqn import EpsilonGreedyActor
+
+    net = torch.nn.Linear(4, 3)
+    with torch.no_grad():
+        net.weight.zero_()
+        net.bias.copy_(torch.tensor([0.0, 2.0, 1.0]))  # greedy action: 1
+    actor = EpsilonGreedyActor(net, 3, np.random.default_rng(0), "cpu")
+    obs = np.zeros((2000, 4), dtype=np.float32)
+    assert (actor.act(obs, 0.0) == 1).all()
+    random = actor.act(obs, 1.0)
+    assert set(random.tolist()) == {0, 1, 2}
+    share = (actor.act(obs, 0.3) != 1).mean()  # 2/3 of the explored envs pick another action
+    assert share == pytest.approx(0.2, abs=0.04)
+
+
 def test_terminated_transitions_do_not_bootstrap():
     cfg = preset("cartpole", loss="mse", max_grad_norm=None, lr=1e-9)
     learner = DQNLearner(cfg, (4,), 2, "cpu")
@@ -141,17 +213,17 @@ class _StopAt(Callback):
     def __init__(self):
         self.events = []
 
-    def on_start(self, info):
+    def on_start(self, progress):
         self.events.append("start")
 
-    def on_log(self, info):
+    def on_log(self, progress):
         self.events.append("log")
 
-    def on_eval(self, info, scores):
+    def on_eval(self, progress):
         self.events.append("eval")
         return True
 
-    def on_end(self, info):
+    def on_end(self, progress):
         self.events.append("end")
 
 
@@ -235,16 +307,29 @@ def test_cartpole_learns_well_beyond_random():
     assert max(result.history.eval_means) >= 150
 
 
-def test_resume_continues_the_replay_sampler_stream(tmp_path):
-    """The sampler RNG is restored, so the resumed buffer does not replay step 0's draws."""
-    from rlkit.agents.dqn import _make_buffer
-    from rlkit.envs import EnvSpec
+def test_resume_continues_the_replay_sampler_stream(tmp_path, monkeypatch):
+    """The resumed run draws replay indices from the saved sampler stream, not a fresh one."""
+    from rlkit.buffers import ReplayBuffer
 
-    cfg = tiny(total_steps=200)
+    cfg = tiny(total_steps=200, eval_interval=0)
     train_dqn(cfg, device="cpu", run_dir=tmp_path, save_buffer=True)
-    ckpt = load_checkpoint(tmp_path / "checkpoint.pt")
-    fresh = _make_buffer(cfg, EnvSpec.from_dict(ckpt.metadata["env_spec"]), "cpu")
-    assert ckpt.extra_state["rng"]["replay"] != fresh._rng.bit_generator.state
+    saved = load_checkpoint(tmp_path / "checkpoint.pt").extra_state["rng"]["replay"]
+
+    drawn = []
+    sample = ReplayBuffer.sample
+
+    def spy(self, batch_size):
+        before = self.sampler_state()
+        batch = sample(self, batch_size)
+        drawn.append((before, batch.indices.copy()))
+        return batch
+
+    monkeypatch.setattr(ReplayBuffer, "sample", spy)
+    train_dqn(cfg.replace(total_steps=210), device="cpu", resume_from=tmp_path / "checkpoint.pt")
+    first_state, _ = drawn[0]
+    assert first_state == saved
+    fresh = np.random.default_rng(cfg.seed).bit_generator.state
+    assert first_state != fresh
 
 
 def test_keep_best_restores_the_best_evaluated_weights():

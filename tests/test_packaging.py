@@ -67,3 +67,17 @@ def test_makefile_installs_the_cpu_torch_before_the_package():
 
 def test_ci_runs_the_readme_test_command():
     assert "make test" in (ROOT / ".ci" / "run").read_text()
+
+
+def test_import_rlkit_is_light_and_the_flat_api_resolves():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, rlkit\n"
+        "print(sorted(m for m in ('torch', 'gymnasium', 'vizdoom') if m in sys.modules))\n"
+        "names = [n for n in rlkit.__all__ if n != '__version__']\n"
+        "print(all(callable(getattr(rlkit, n)) for n in names))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.stdout.split("\n")[:2] == ["[]", "True"], out.stderr

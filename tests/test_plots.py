@@ -30,7 +30,8 @@ def make_history(seed: int = 0, episodes: int = 40, evals: int = 6, total: int =
     h.eval_means = (es / 90 + rng.normal(0, 3, evals)).tolist()
     h.eval_stds = rng.uniform(1, 4, evals).tolist()
     h.env_steps, h.episodes, h.updates = total, episodes, total // 4
-    h.env_seconds, h.act_seconds, h.learner_seconds, h.train_seconds = 4.0, 1.0, 3.0, 9.0
+    h.phase_seconds = {"env": 4.0, "act": 1.0, "learner": 3.0}
+    h.train_seconds = 9.0
     return h
 
 

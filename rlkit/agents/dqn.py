@@ -1,6 +1,12 @@
 """Deep Q-learning: double DQN targets, dueling head, uniform or prioritized replay.
 
-The loop follows Mnih et al. (2015) with the switches of :class:`rlkit.config.DQNConfig`.
+Follows Mnih et al. (2015) with the switches of :class:`rlkit.config.DQNConfig`, in three parts:
+
+- :class:`DQNLearner`: networks, optimizer and the TD update, with a seam between computing
+  gradients and applying them (where data-parallel training averages them);
+- :class:`EpsilonGreedyActor`: picks actions for a batch of observations (rollout workers reuse it);
+- :class:`DQNAgent`: what :class:`rlkit.training.Trainer` runs — act, step, store, learn.
+
 It is written for speed on a CPU: observations stay uint8 until the network, the replay buffer
 is preallocated, exploration is vectorised over envs, and the time spent stepping envs, choosing
 actions and learning is measured separately so a notebook can show where it goes.
@@ -10,9 +16,7 @@ actions and learning is measured separately so a notebook can show where it goes
 
 from __future__ import annotations
 
-import math
-import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +25,8 @@ import torch
 import torch.nn.functional as F
 
 from rlkit.config import DQNConfig
-from rlkit.records import History, TrainResult
-from rlkit.training import Callback
+from rlkit.records import TrainResult
+from rlkit.training import Callback, train
 
 
 def build_q_network(config: DQNConfig, obs_shape: Sequence[int], n_actions: int):
@@ -59,15 +63,25 @@ def make_optimizer(config: DQNConfig, params) -> torch.optim.Optimizer:
 class DQNLearner:
     """The learning half of DQN: networks, optimizer and the TD update.
 
-    Kept apart from the acting loop so remote and distributed trainers can reuse it.
+    :meth:`update` is :meth:`compute_gradients` then :meth:`apply_gradients`; a data-parallel
+    trainer calls the two itself and averages the gradients in between (or sets ``grad_hook``).
 
     :param config: the run's config.
     :param obs_shape: shape of one observation.
     :param n_actions: number of discrete actions.
     :param device: where the networks live.
+    :param grad_hook: called with the list of parameters after backward and before clipping
+        and the optimizer step (e.g. an all-reduce of their ``.grad``).
     """
 
-    def __init__(self, config: DQNConfig, obs_shape: Sequence[int], n_actions: int, device):
+    def __init__(
+        self,
+        config: DQNConfig,
+        obs_shape: Sequence[int],
+        n_actions: int,
+        device,
+        grad_hook: Callable[[list[torch.nn.Parameter]], None] | None = None,
+    ):
         self.config = config
         self.device = torch.device(device)
         self.q = build_q_network(config, obs_shape, n_actions).to(self.device)
@@ -75,10 +89,15 @@ class DQNLearner:
         self.target.load_state_dict(self.q.state_dict())
         self.target.requires_grad_(False)
         self.optimizer = make_optimizer(config, self.q.parameters())
+        self.params = list(self.q.parameters())
+        self.grad_hook = grad_hook
         self.updates = 0
 
-    def update(self, batch) -> tuple[torch.Tensor, torch.Tensor]:
-        """One gradient step on a replay batch; returns (loss, |TD error|) as detached tensors."""
+    def compute_gradients(self, batch) -> tuple[torch.Tensor, torch.Tensor]:
+        """Fill ``.grad`` of the online network from a replay batch (nothing is stepped).
+
+        :return: (loss, |TD error|) as detached tensors.
+        """
         c = self.config
         q_taken = self.q(batch.observations).gather(1, batch.actions.view(-1, 1)).squeeze(1)
         with torch.no_grad():
@@ -98,13 +117,25 @@ class DQNLearner:
         loss = (batch.weights * per_item).mean()
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        return loss.detach(), td.detach().abs()
+
+    def apply_gradients(self) -> None:
+        """Clip the gradients, step the optimizer, and sync the target network when due."""
+        c = self.config
+        if self.grad_hook is not None:
+            self.grad_hook(self.params)
         if c.max_grad_norm is not None:
-            torch.nn.utils.clip_grad_norm_(self.q.parameters(), c.max_grad_norm)
+            torch.nn.utils.clip_grad_norm_(self.params, c.max_grad_norm)
         self.optimizer.step()
         self.updates += 1
         if self.updates % c.target_update_interval == 0:
             self.sync_target()
-        return loss.detach(), td.detach().abs()
+
+    def update(self, batch) -> tuple[torch.Tensor, torch.Tensor]:
+        """One gradient step on a replay batch; returns (loss, |TD error|) as detached tensors."""
+        out = self.compute_gradients(batch)
+        self.apply_gradients()
+        return out
 
     @torch.no_grad()
     def sync_target(self) -> None:
@@ -129,6 +160,138 @@ class DQNLearner:
         self.updates = int(state["updates"])
 
 
+class EpsilonGreedyActor:
+    """Epsilon-greedy actions for a batch of observations: each env explores with probability
+    ``epsilon``, the rest take the network's argmax (one forward pass for the whole batch).
+
+    :param model: a Q-network (or anything whose output's argmax is the greedy action).
+    :param n_actions: number of discrete actions.
+    :param rng: numpy generator for the exploration draws.
+    :param device: where the network lives.
+    """
+
+    def __init__(self, model: torch.nn.Module, n_actions: int, rng: np.random.Generator, device):
+        self.model = model
+        self.n_actions = int(n_actions)
+        self.rng = rng
+        self.device = torch.device(device)
+
+    def act(self, obs: np.ndarray, epsilon: float) -> np.ndarray:
+        """Actions (int64, one per row of ``obs``)."""
+        n = len(obs)
+        explore = self.rng.random(n) < epsilon
+        actions = self.rng.integers(self.n_actions, size=n)
+        if not explore.all():
+            with torch.inference_mode():
+                x = torch.from_numpy(obs).to(self.device)
+                greedy = self.model(x).argmax(dim=1).cpu().numpy()
+            actions = np.where(explore, actions, greedy)
+        return actions
+
+
+class DQNAgent:
+    """DQN for :class:`rlkit.training.Trainer`: epsilon-greedy acting, replay, TD learning.
+
+    :param config: the run's :class:`DQNConfig`.
+    :param spec: the env's :class:`rlkit.envs.EnvSpec`.
+    :param device: where the networks and replay batches live.
+    :param rng: the run's numpy generator (exploration draws).
+    """
+
+    phases = ("env", "act", "learner")
+
+    def __init__(self, config: DQNConfig, spec, device, rng: np.random.Generator):
+        self.config = c = config
+        self.device = device
+        self.rng = rng
+        n_actions = len(spec.action_names)
+        self.learner = DQNLearner(c, spec.observation_shape, n_actions, device)
+        self.model = self.learner.q
+        self.buffer = _make_buffer(c, spec, device)
+        self.actor = EpsilonGreedyActor(self.model, n_actions, rng, device)
+        self._loss_sum = torch.zeros((), device=device)
+        self._loss_count = 0
+        self._epsilon = c.eps_start
+        self._logged_at: int | None = None
+        self._step = 0
+
+    @property
+    def updates(self) -> int:
+        return self.learner.updates
+
+    def start(self, obs: np.ndarray) -> None:
+        self.obs = obs
+
+    def iterate(self, run) -> None:
+        c, timer = self.config, run.timer
+        timer.start()
+        self._epsilon = eps = epsilon_at(c, run.env_steps)
+        actions = self.actor.act(self.obs, eps)
+        timer.stop("act")
+        next_obs, rewards, terminated, truncated, infos = run.step_envs(actions)
+        self.buffer.add(
+            self.obs,
+            actions,
+            rewards * c.reward_scale,
+            _final_next_obs(next_obs, infos),
+            terminated,
+            truncated,
+        )
+        self.obs = next_obs
+        self._step = step = run.env_steps
+        # Updates owed for the train_freq boundaries crossed by this vector step.
+        rounds = step // c.train_freq - (step - c.num_envs) // c.train_freq
+        if rounds and step >= c.learning_starts and len(self.buffer) >= c.batch_size:
+            timer.start()
+            for _ in range(rounds * c.gradient_steps):
+                if c.prioritized:
+                    beta = c.per_beta_start + (1.0 - c.per_beta_start) * min(
+                        1.0, step / c.total_steps
+                    )
+                    batch = self.buffer.sample(c.batch_size, beta=beta)
+                else:
+                    batch = self.buffer.sample(c.batch_size)
+                loss, td_abs = self.learner.update(batch)
+                if c.prioritized:
+                    self.buffer.update_priorities(batch.indices, td_abs.cpu().numpy())
+                self._loss_sum += loss
+                self._loss_count += 1
+            timer.stop("learner")
+
+    def log_metrics(self) -> dict[str, float]:
+        if self._logged_at == self._step:
+            return {}
+        self._logged_at = self._step
+        out = {"epsilon": float(self._epsilon)}
+        if self._loss_count:
+            out["loss"] = float(self._loss_sum) / self._loss_count
+            self._loss_sum.zero_()
+            self._loss_count = 0
+        return out
+
+    def policy(self):
+        from rlkit.evaluation import greedy_policy
+
+        return greedy_policy(self.model, self.device)
+
+    def state_dict(self, include_buffer: bool) -> dict[str, Any]:
+        state = {
+            "learner": self.learner.state_dict(),
+            "rng": {"numpy": self.rng.bit_generator.state, "replay": self.buffer.sampler_state()},
+        }
+        if include_buffer:
+            state["buffer"] = self.buffer.state_dict()
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.learner.load_state_dict(state["learner"])
+        self.rng.bit_generator.state = state["rng"]["numpy"]
+        if "buffer" in state:
+            self.buffer.load_state_dict(state["buffer"])
+        if "replay" in state["rng"]:
+            self.buffer.set_sampler_state(state["rng"]["replay"])
+
+
 def _final_next_obs(next_obs: np.ndarray, infos: dict[str, Any]) -> np.ndarray:
     """The true next observation of each env: the final obs where an episode just ended."""
     mask = infos.get("_final_obs")
@@ -148,208 +311,10 @@ def train_dqn(
     resume_from: str | Path | None = None,
     save_buffer: bool = False,
 ) -> TrainResult:
-    """Train a DQN agent.
-
-    :param config: what to train (see :func:`rlkit.config.preset`).
-    :param device: ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"mps"`` (see
-        :func:`rlkit.devices.select_device`).
-    :param callbacks: objects whose hooks are called during training (dashboard, early stop).
-    :param run_dir: if given, checkpoints (``checkpoint.pt``), ``history.json`` and
-        ``episodes.csv`` are written there (atomically).
-    :param resume_from: a checkpoint to continue from (network, target, optimizer, counters,
-        exploration and sampling RNG; the replay buffer too if it was saved). Envs start fresh
-        episodes: the episode that was running when the checkpoint was written is not resumed.
-    :param save_buffer: include the replay buffer in checkpoints (large, but resumes exactly).
-    :return: a :class:`TrainResult`.
-    """
-    from rlkit.devices import select_device
-    from rlkit.envs import env_spec
-    from rlkit.envs.vector import make_vector_env
-    from rlkit.evaluation import evaluate, greedy_policy
-
+    """Train a DQN agent: :func:`rlkit.training.train` for a :class:`DQNConfig` (same arguments)."""
     if not isinstance(config, DQNConfig):
         raise TypeError(f"config must be a DQNConfig (see rlkit.config.preset), got {config!r}")
-    c = config
-    dev, _ = select_device(device)
-    threads_before = torch.get_num_threads()
-    torch.manual_seed(c.seed)
-    rng = np.random.default_rng(c.seed)
-
-    envs = make_vector_env(c.env_id, c.num_envs, backend=c.vector_backend, **c.env_kwargs)
-    eval_env = None
-    try:
-        if c.torch_threads is not None:
-            torch.set_num_threads(c.torch_threads)
-        spec = env_spec(envs, c.env_id, c.env_kwargs)
-        n_actions = len(spec.action_names)
-        learner = DQNLearner(c, spec.observation_shape, n_actions, dev)
-        buffer = _make_buffer(c, spec, dev)
-        history = History()
-        start_step = 0
-        if resume_from is not None:
-            start_step, rng = _resume(resume_from, learner, buffer, history, spec)
-        obs, _ = envs.reset(seed=c.seed + start_step)
-        q = learner.q
-        act_greedy = greedy_policy(q, dev)
-
-        ep_return = np.zeros(c.num_envs)
-        ep_len = np.zeros(c.num_envs, dtype=np.int64)
-        loss_sum = torch.zeros((), device=dev)
-        loss_count = 0
-        step = start_step
-        next_eval = _next_multiple(step, c.eval_interval)
-        next_log = _next_multiple(step, c.log_interval)
-        next_ckpt = _next_multiple(step, c.checkpoint_interval)
-        stopped = False
-        per_beta = c.per_beta_start
-        train_clock0 = time.perf_counter() - history.train_seconds
-
-        def info(eps: float) -> dict[str, Any]:
-            return {
-                "env_steps": step,
-                "total_steps": c.total_steps,
-                "updates": learner.updates,
-                "episodes": history.episodes,
-                "train_seconds": history.train_seconds,
-                "epsilon": eps,
-                "history": history,
-                "obs": obs,
-                "model": q,
-            }
-
-        for cb in callbacks:
-            cb.on_start(info(epsilon_at(c, step)))
-        eps = epsilon_at(c, step)
-        while step < c.total_steps and not stopped:
-            # -- act: epsilon-greedy over all envs at once ---------------------------------
-            t0 = time.perf_counter()
-            eps = epsilon_at(c, step)
-            explore = rng.random(c.num_envs) < eps
-            actions = rng.integers(n_actions, size=c.num_envs)
-            if not explore.all():
-                with torch.inference_mode():
-                    x = torch.from_numpy(obs).to(dev)
-                    greedy = q(x).argmax(dim=1).cpu().numpy()
-                actions = np.where(explore, actions, greedy)
-            t1 = time.perf_counter()
-            next_obs, rewards, terminated, truncated, infos = envs.step(actions)
-            t2 = time.perf_counter()
-            history.act_seconds += t1 - t0
-            history.env_seconds += t2 - t1
-
-            buffer.add(
-                obs,
-                actions,
-                rewards * c.reward_scale,
-                _final_next_obs(next_obs, infos),
-                terminated,
-                truncated,
-            )
-            obs = next_obs
-            step += c.num_envs
-            ep_return += rewards
-            ep_len += 1
-            done = np.logical_or(terminated, truncated)
-            if done.any():
-                now = time.perf_counter() - train_clock0
-                for i in np.flatnonzero(done):
-                    history.episode_steps.append(step)
-                    history.episode_returns.append(float(ep_return[i]))
-                    history.episode_lengths.append(int(ep_len[i]))
-                    history.episode_times.append(now)
-                    history.episodes += 1
-                ep_return[done] = 0.0
-                ep_len[done] = 0
-
-            # -- learn -----------------------------------------------------------------
-            # Updates owed for the train_freq boundaries crossed by this vector step.
-            rounds = step // c.train_freq - (step - c.num_envs) // c.train_freq
-            if rounds and step >= c.learning_starts and len(buffer) >= c.batch_size:
-                t3 = time.perf_counter()
-                for _ in range(rounds * c.gradient_steps):
-                    if c.prioritized:
-                        per_beta = c.per_beta_start + (1.0 - c.per_beta_start) * min(
-                            1.0, step / c.total_steps
-                        )
-                        batch = buffer.sample(c.batch_size, beta=per_beta)
-                    else:
-                        batch = buffer.sample(c.batch_size)
-                    loss, td_abs = learner.update(batch)
-                    if c.prioritized:
-                        buffer.update_priorities(batch.indices, td_abs.cpu().numpy())
-                    loss_sum += loss
-                    loss_count += 1
-                history.learner_seconds += time.perf_counter() - t3
-
-            history.env_steps = step
-            history.updates = learner.updates
-            history.train_seconds = time.perf_counter() - train_clock0
-
-            # -- report, evaluate, checkpoint ---------------------------------------------
-            if step >= next_log:
-                next_log = _next_multiple(step, c.log_interval)
-                if loss_count:
-                    history.loss_steps.append(step)
-                    history.losses.append(float(loss_sum) / loss_count)
-                    loss_sum.zero_()
-                    loss_count = 0
-                for cb in callbacks:
-                    cb.on_log(info(eps))
-            if c.eval_interval and step >= next_eval:
-                next_eval = _next_multiple(step, c.eval_interval)
-                te = time.perf_counter()
-                if eval_env is None:
-                    from rlkit.envs import make_env
-
-                    eval_env = make_env(c.env_id, **c.env_kwargs)
-                # Fresh seeds every evaluation, disjoint from training seeds.
-                res = evaluate(act_greedy, eval_env, c.eval_episodes, seed=10**6 + step)
-                history.eval_steps.append(step)
-                history.eval_times.append(history.train_seconds)
-                history.eval_means.append(res.mean)
-                history.eval_stds.append(res.std)
-                spent = time.perf_counter() - te
-                history.eval_seconds += spent
-                train_clock0 += spent  # the training clock does not run during evaluation
-                for cb in callbacks:
-                    if cb.on_eval(info(eps), res.scores):
-                        stopped = True
-            if run_dir is not None and c.checkpoint_interval and step >= next_ckpt:
-                next_ckpt = _next_multiple(step, c.checkpoint_interval)
-                ts = time.perf_counter()
-                _save(run_dir, learner, buffer, save_buffer, history, spec, c, step, rng)
-                train_clock0 += time.perf_counter() - ts  # saving is not training
-
-        history.train_seconds = time.perf_counter() - train_clock0
-        if loss_count:
-            history.loss_steps.append(step)
-            history.losses.append(float(loss_sum) / loss_count)
-        ckpt = None
-        if run_dir is not None:
-            ckpt = _save(run_dir, learner, buffer, save_buffer, history, spec, c, step, rng)
-        for cb in callbacks:
-            cb.on_end(info(eps))
-        return TrainResult(
-            model=q,
-            config=c,
-            env_spec=spec,
-            history=history,
-            device=str(dev),
-            algo="dqn",
-            checkpoint_path=None if ckpt is None else str(ckpt),
-            stopped_early=stopped,
-        )
-    finally:
-        torch.set_num_threads(threads_before)  # the caller's process keeps its own setting
-        envs.close()
-        if eval_env is not None:
-            eval_env.close()
-
-
-def _next_multiple(step: int, interval: int) -> int:
-    if not interval:
-        return math.inf
-    return (step // interval + 1) * interval
+    return train(config, device, callbacks, run_dir, resume_from, save_buffer)
 
 
 def _make_buffer(c: DQNConfig, spec, device):
@@ -368,70 +333,3 @@ def _make_buffer(c: DQNConfig, spec, device):
             alpha=c.per_alpha, beta=c.per_beta_start, eps=c.per_eps, **common
         )
     return ReplayBuffer(**common)
-
-
-def _save(run_dir, learner, buffer, save_buffer, history, spec, config, step, rng) -> Path:
-    from rlkit.atomic import write_bytes, write_json
-    from rlkit.checkpoints import save_checkpoint
-
-    run_dir = Path(run_dir)
-    extra = {
-        "learner": learner.state_dict(),
-        "rng": {
-            "numpy": rng.bit_generator.state,
-            "torch": torch.get_rng_state(),
-            "replay": buffer._rng.bit_generator.state,  # the sampler's own stream
-        },
-        "history": history.to_dict(),
-    }
-    if save_buffer:
-        extra["buffer"] = buffer.state_dict()
-    path = save_checkpoint(
-        run_dir / "checkpoint.pt",
-        model=learner.q,
-        metadata={
-            "algo": "dqn",
-            "config": config.to_dict(),
-            "env_spec": spec.to_dict(),
-            "progress": {
-                "env_steps": step,
-                "updates": learner.updates,
-                "episodes": history.episodes,
-                "epsilon": epsilon_at(config, step),
-                "train_seconds": history.train_seconds,
-            },
-        },
-        extra_state=extra,
-    )
-    write_json(run_dir / "history.json", history.to_dict())
-    write_bytes(run_dir / "episodes.csv", history.episodes_csv())
-    return Path(path)
-
-
-def _resume(path, learner: DQNLearner, buffer, history: History, spec):
-    from rlkit.checkpoints import check_compatible, load_checkpoint
-    from rlkit.envs import EnvSpec
-
-    ckpt = load_checkpoint(path, map_location="cpu")
-    check_compatible(ckpt, model=learner.q, env_spec=spec)
-    saved_spec = EnvSpec.from_dict(ckpt.metadata["env_spec"])
-    if saved_spec.env_id != spec.env_id:
-        from rlkit.checkpoints import CheckpointError
-
-        raise CheckpointError(
-            f"checkpoint {path} was trained on {saved_spec.env_id}, not {spec.env_id}"
-        )
-    learner.q.load_state_dict(ckpt.state_dict)
-    extra = ckpt.extra_state
-    learner.load_state_dict(extra["learner"])
-    rng = np.random.default_rng()
-    rng.bit_generator.state = extra["rng"]["numpy"]
-    torch.set_rng_state(extra["rng"]["torch"].cpu())
-    restored = History.from_dict(extra["history"])
-    for name, value in vars(restored).items():
-        setattr(history, name, value)
-    if "buffer" in extra:
-        buffer.load_state_dict(extra["buffer"])
-    if "replay" in extra["rng"]:
-        buffer._rng.bit_generator.state = extra["rng"]["replay"]
-    return int(ckpt.metadata["progress"]["env_steps"]), rng

@@ -13,24 +13,8 @@ import statistics
 import time
 from typing import Any
 
-import numpy as np
-
-from rlkit.training import Callback
-
-
-class _StopAtTarget(Callback):
-    def __init__(self, target: float):
-        self.target = target
-        self.seconds: float | None = None
-        self.steps: int | None = None
-        self.score: float | None = None
-
-    def on_eval(self, info: dict[str, Any], scores: list[float]) -> bool:
-        mean = float(np.mean(scores))
-        if mean >= self.target:
-            self.seconds, self.steps, self.score = info["train_seconds"], info["env_steps"], mean
-            return True
-        return False
+from rlkit.bench.harness import result_header
+from rlkit.training import StopAtTarget
 
 
 def bench_dqn(
@@ -53,12 +37,13 @@ def bench_dqn(
     :param confirm_episodes: fresh episodes to confirm the policy that reached the target.
     :param eval_interval: env steps between evaluations (default: the preset's).
     :param overrides: config fields to change.
-    :return: JSON-able dict: ``machine``, ``preset``, ``target``, ``seconds_to_target`` (median;
+    :return: JSON-able dict: the harness header (``benchmark``, ``schema_version``,
+        ``created_utc``, ``machine``), then ``preset``, ``target``, ``seconds_to_target`` (median;
         ``None`` when most seeds never reached it), ``runs``, ``device``…
     """
     from rlkit.agents.dqn import train_dqn
     from rlkit.config import preset
-    from rlkit.devices import machine_info, select_device
+    from rlkit.devices import select_device
     from rlkit.evaluation import evaluate
 
     if seeds < 1:
@@ -73,7 +58,7 @@ def bench_dqn(
     config = preset(preset_name, **extra)
     for seed in range(seeds):
         cfg = config.replace(seed=seed)
-        stop = _StopAtTarget(target)
+        stop = StopAtTarget(target)
         result = train_dqn(cfg, device=dev, callbacks=[stop])
         h = result.history
         confirm = evaluate(
@@ -105,9 +90,7 @@ def bench_dqn(
     # defined while most seeds reach it, and null when most do not.
     median = statistics.median(math.inf if s is None else s for s in reached)
     median = None if math.isinf(median) else median
-    return {
-        "benchmark": "dqn_time_to_score",
-        "machine": machine_info(),
+    return result_header("dqn_time_to_score") | {
         "device": str(dev),
         "device_report": report.to_dict(),
         "preset": preset_name,

@@ -161,6 +161,14 @@ class ReplayBuffer:
             )
         return batch_size
 
+    def sampler_state(self) -> dict[str, Any]:
+        """The state of the sampling random generator (JSON-able), for resuming the stream."""
+        return self._rng.bit_generator.state
+
+    def set_sampler_state(self, state: dict[str, Any]) -> None:
+        """Continue the sampling stream from :meth:`sampler_state`'s output."""
+        self._rng.bit_generator.state = state
+
     def sample(self, batch_size: int) -> ReplayBatch:
         """Draw ``batch_size`` transitions uniformly, with replacement.
 

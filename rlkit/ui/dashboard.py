@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 import numpy as np
 
-from rlkit.records import History
+from rlkit.records import History, Progress
 from rlkit.training import Callback
 
 if TYPE_CHECKING:
@@ -196,9 +196,10 @@ def _num(x: float) -> str:
 class Dashboard(Callback):
     """Live training view: widgets in a notebook, text lines or a tqdm bar elsewhere.
 
-    Pass it in ``callbacks=[...]`` of ``train_dqn`` (or any trainer calling the
-    :class:`~rlkit.training.Callback` hooks). The same object can be reused for several runs;
-    each ``on_start`` starts a fresh display.
+    Pass it in ``callbacks=[...]`` of :func:`rlkit.training.train` (or any trainer calling the
+    :class:`~rlkit.training.Callback` hooks). It reads only the :class:`~rlkit.records.Progress`
+    records it is given, so it can show a run that happens in another process. The same object
+    can be reused for several runs; each ``on_start`` starts a fresh display.
 
     :param mode: ``"auto"``, ``"widgets"``, ``"text"``, ``"bar"`` or ``"off"`` (see the module
         docstring for what ``auto`` picks).
@@ -248,14 +249,14 @@ class Dashboard(Callback):
         self.notes: list[str] = []
         """Notes printed when the display degraded."""
         self.history: History | None = None
-        """The History of the last run seen (kept after training, for :meth:`figure`)."""
+        """The last run seen, rebuilt from its Progress records (kept for :meth:`figure`)."""
         self.root: Any = None
         """The ipywidgets tree in widgets mode (``None`` otherwise)."""
         self._reset_run()
 
     # -- Callback hooks -------------------------------------------------------------------
 
-    def on_start(self, info: dict[str, Any]) -> None:
+    def on_start(self, progress: Progress) -> None:
         self._reset_run()
         try:
             if self.mode == "auto":
@@ -264,23 +265,23 @@ class Dashboard(Callback):
                 self.active_mode, self.mode_reason = self.mode, "chosen"
         except Exception as exc:  # detection must never stop training
             self.active_mode, self.mode_reason = "text", f"detection failed: {exc!r}"
-        self._hook("start", info)
+        self._hook("start", progress)
 
-    def on_log(self, info: dict[str, Any]) -> None:
-        self._hook("log", info)
+    def on_log(self, progress: Progress) -> None:
+        self._hook("log", progress)
 
-    def on_eval(self, info: dict[str, Any], scores: list[float]) -> bool | None:
-        self._hook("eval", info, scores)
+    def on_eval(self, progress: Progress) -> bool | None:
+        self._hook("eval", progress)
         return None  # a display never asks to stop training
 
-    def on_end(self, info: dict[str, Any]) -> None:
-        self._hook("end", info)
+    def on_end(self, progress: Progress) -> None:
+        self._hook("end", progress)
 
     # -- plumbing ---------------------------------------------------------------------------
 
     def _reset_run(self) -> None:
-        self._info: dict[str, Any] = {}
-        self._obs: Any = None
+        self._p: Progress | None = None
+        self._frame: Any = None
         self._wall0 = time.perf_counter()
         self._steps0: int | None = None
         self._prev_steps = 0
@@ -298,18 +299,19 @@ class Dashboard(Callback):
         self._fig: Any = None
         self._bad_info_noted = False
 
-    def _hook(self, event: str, info: dict[str, Any], scores: Any = None) -> None:
+    def _hook(self, event: str, progress: Progress) -> None:
         try:
             if self.active_mode is None:  # hooks called without on_start: resolve now
                 self.active_mode, self.mode_reason = (
                     _auto_mode() if self.mode == "auto" else (self.mode, "chosen")
                 )
-            self._remember(event, info, scores)
+            self._remember(event, progress)
         except Exception as exc:
             if not self._bad_info_noted:  # once per run: a broken trainer would say it each step
                 self._bad_info_noted = True
                 self._note(
-                    f"Dashboard: could not read the training info ({exc!r}); skipping such updates."
+                    f"Dashboard: could not read the progress record ({exc!r}); skipping such "
+                    "updates."
                 )
             return
         if self.active_mode == "off":
@@ -319,14 +321,15 @@ class Dashboard(Callback):
         except Exception as exc:
             self._degrade(event, exc)
 
-    def _remember(self, event: str, info: dict[str, Any], scores: Any) -> None:
-        self._info = dict(info)
-        self._obs = info.get("obs")
-        history = info.get("history")
-        if isinstance(history, History):
-            self.history = history
-        steps = int(info.get("env_steps", 0))
-        train_s = float(info.get("train_seconds", 0.0) or 0.0)
+    def _remember(self, event: str, progress: Progress) -> None:
+        if self.history is None or event == "start":
+            self.history = History()
+        self.history.absorb(progress)
+        self._p = progress
+        if progress.frame is not None:
+            self._frame = progress.frame
+        steps = int(progress.env_steps)
+        train_s = float(progress.train_seconds or 0.0)
         if self._steps0 is None:
             self._steps0, self._wall0 = steps, time.perf_counter()
             self._prev_steps, self._prev_train_s = steps, train_s
@@ -336,8 +339,8 @@ class Dashboard(Callback):
             if train_s > self._prev_train_s and steps > self._prev_steps:
                 self._rate = (steps - self._prev_steps) / (train_s - self._prev_train_s)
             self._prev_steps, self._prev_train_s = steps, train_s
-        if event == "eval" and scores is not None:
-            s = np.asarray(list(scores), dtype=np.float64)
+        if event == "eval" and progress.evaluation is not None:
+            s = np.asarray(progress.evaluation.scores, dtype=np.float64)
             if s.size:
                 self._last_eval = (
                     float(s.mean()),
@@ -383,11 +386,14 @@ class Dashboard(Callback):
 
     @property
     def _steps(self) -> int:
-        return int(self._info.get("env_steps", 0))
+        return int(self._p.env_steps) if self._p is not None else 0
 
     @property
     def _total(self) -> int:
-        return int(self._info.get("total_steps", 0) or 0)
+        return int(self._p.total_steps or 0) if self._p is not None else 0
+
+    def _metric(self, key: str) -> float | None:
+        return None if self._p is None else self._p.metrics.get(key)
 
     def _steps_per_s(self) -> float | None:
         if self._rate is not None:
@@ -443,7 +449,7 @@ class Dashboard(Callback):
         eta = self._eta()
         if eta is not None:
             parts.append(f"ETA {_duration(eta)}")
-        eps = self._info.get("epsilon")
+        eps = self._metric("epsilon")
         if eps is not None:
             parts.append(f"eps {float(eps):.2f}")
         recent = self._recent_return()
@@ -504,7 +510,7 @@ class Dashboard(Callback):
             bar.update(self._steps - self._bar_n)
             self._bar_n = self._steps
         fields = []
-        eps = self._info.get("epsilon")
+        eps = self._metric("epsilon")
         if eps is not None:
             fields.append(f"eps={float(eps):.2f}")
         recent = self._recent_return()
@@ -612,11 +618,11 @@ class Dashboard(Callback):
         self._w_speed.value = " · ".join(speed)
 
         status = []
-        eps = self._info.get("epsilon")
+        eps = self._metric("epsilon")
         if eps is not None:
             status.append(f"ε {float(eps):.3f}")
-        status.append(f"{int(self._info.get('updates', 0)):,} updates")
-        status.append(f"{int(self._info.get('episodes', 0)):,} episodes")
+        status.append(f"{self._p.updates:,} updates")
+        status.append(f"{self._p.episodes:,} episodes")
         recent = self._recent_return()
         if recent is not None:
             status.append(f"last{recent[0]} return {_num(recent[1])}")
@@ -646,16 +652,16 @@ class Dashboard(Callback):
             self._w_frame.layout.display = None
 
     def _frame_png(self) -> bytes | None:
-        """PNG of the first env's newest frame, upscaled; ``None`` for vector observations."""
-        if self._obs is None:
+        """PNG of env 0's newest frame, upscaled; ``None`` for vector observations."""
+        if self._frame is None:
             return None
-        obs = np.asarray(self._obs)
-        if obs.ndim == 4 and obs.shape[-1] in (3, 4):
-            img = obs[0]  # (N, H, W, 3) colour
-        elif obs.ndim == 4:
-            img = obs[0, -1]  # (N, C, H, W) frame stack: the newest frame is last
+        obs = np.asarray(self._frame)
+        if obs.ndim == 3 and obs.shape[-1] in (3, 4):
+            img = obs  # (H, W, 3) colour
         elif obs.ndim == 3:
-            img = obs[0]  # (N, H, W) single grayscale frame
+            img = obs[-1]  # (C, H, W) frame stack: the newest frame is last
+        elif obs.ndim == 2:
+            img = obs  # (H, W) single grayscale frame
         else:
             return None
         if img.shape[0] < 2 or img.shape[1] < 2:
@@ -692,7 +698,7 @@ class Dashboard(Callback):
                 "this dashboard has not watched a run yet: pass it in callbacks=[...] of a "
                 "trainer first, or give figure(history=...)"
             )
-        h = plots._as_history(run)
+        h = plots.as_history(run)
         fig, (ax_ret, ax_eval) = plt.subplots(1, 2, figsize=(11, 3.8), layout="constrained")
         plots.plot_returns(h, ax=ax_ret, window=self.window)
         plots.plot_eval(h, ax=ax_eval)

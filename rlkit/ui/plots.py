@@ -6,7 +6,7 @@ Every function returns a matplotlib :class:`~matplotlib.figure.Figure` and never
 draw into an existing axes (the dashboard uses this to redraw its live figure); the figure of
 that axes is returned.
 
-Runs are given as :class:`~rlkit.training.History` objects, :class:`TrainResult` objects
+Runs are given as :class:`~rlkit.records.History` objects, :class:`TrainResult` objects
 (their ``.history`` is used) or dicts written by ``History.to_dict`` (e.g. a ``history.json``
 loaded back), alone, in a list, or in a ``{label: run}`` dict.
 """
@@ -38,7 +38,6 @@ __all__ = [
 ]
 
 _X_LABELS = {"steps": "env steps", "time": "training time (s)"}
-_SPLIT_KEYS = ("env", "act", "learner", "other")
 
 
 # -- helpers ----------------------------------------------------------------------------------
@@ -58,7 +57,7 @@ def _figure_and_axes(ax: Axes | None, figsize: tuple[float, float]) -> tuple[Fig
     return _subplots(figsize=figsize, layout="constrained")
 
 
-def _as_history(run: Any) -> History:
+def as_history(run: Any) -> History:
     """A History from a History, a TrainResult-like object or a ``History.to_dict`` dict."""
     if isinstance(run, History):
         return run
@@ -87,13 +86,13 @@ def _labelled_runs(
     if _is_single_run(runs):
         if label is not None and not isinstance(label, str):
             raise ValueError("label must be a string when a single run is given")
-        return [(label, _as_history(runs))]
+        return [(label, as_history(runs))]
     if isinstance(runs, Mapping):
         if not runs:
             raise ValueError("no runs given: the dict of runs is empty")
         if label is not None:
             raise ValueError("label must be None when runs are given as a {label: run} dict")
-        return [(str(k), _as_history(v)) for k, v in runs.items()]
+        return [(str(k), as_history(v)) for k, v in runs.items()]
     if isinstance(runs, Sequence) and not isinstance(runs, str):
         if len(runs) == 0:
             raise ValueError("no runs given: the list of runs is empty")
@@ -107,7 +106,7 @@ def _labelled_runs(
             if len(label) != len(runs):
                 raise ValueError(f"got {len(label)} labels for {len(runs)} runs")
             labels = list(label)
-        return [(lab, _as_history(r)) for lab, r in zip(labels, runs, strict=True)]
+        return [(lab, as_history(r)) for lab, r in zip(labels, runs, strict=True)]
     raise TypeError(
         f"expected a History, a list of Histories or a {{label: History}} dict, "
         f"got {type(runs).__name__}"
@@ -343,7 +342,7 @@ def plot_mean_spread(
             seeds = [seeds]
         if not isinstance(seeds, Sequence) or len(seeds) == 0:
             raise ValueError(f"curves[{lab!r}] must be a non-empty list of runs (one per seed)")
-        per_seed = [_seed_curve(_as_history(s), metric, x, window) for s in seeds]
+        per_seed = [_seed_curve(as_history(s), metric, x, window) for s in seeds]
         for k, (xs, _ys) in enumerate(per_seed):
             if xs.size < 2:
                 what = "evaluations" if metric == "eval" else "episodes"
@@ -399,17 +398,24 @@ def plot_time_split(
     ax: Axes | None = None,
     title: str | None = "Where the training time goes",
 ) -> Figure:
-    """Stacked horizontal bars of env / act / learner / other seconds, one bar per run.
+    """Stacked horizontal bars of seconds per phase (env, act, learner…, other), one per run.
+
+    The phases are read by key from each run's ``History.time_split()``, so an algorithm's own
+    phases (communication time, say) get their own segment.
 
     :param histories: ``{label: run}`` (a single run is accepted too).
     :param normalize: show fractions of each run's training time instead of seconds.
     :param ax: axes to draw into; a new figure is made when ``None``.
     :param title: axes title (``None`` for none).
-    :return: the figure (four bar containers, one per time category).
+    :return: the figure (one bar container per phase, ``other`` last).
     """
     runs = _labelled_runs(histories, None)
     labels = [lab or "run" for lab, _ in runs]
-    splits = np.array([[h.time_split()[k] for k in _SPLIT_KEYS] for _, h in runs], dtype=float)
+    keys: list[str] = []
+    for _, h in runs:  # phases in first-seen order, "other" last
+        keys += [k for k in h.time_split() if k not in keys and k != "other"]
+    keys.append("other")
+    splits = np.array([[h.time_split().get(k, 0.0) for k in keys] for _, h in runs], dtype=float)
     totals = splits.sum(axis=1)
     if normalize:
         splits = splits / np.where(totals > 0, totals, 1.0)[:, None]
@@ -417,10 +423,10 @@ def plot_time_split(
     y = np.arange(len(runs))
     left = np.zeros(len(runs))
     widest = float(splits.sum(axis=1).max()) or 1.0
-    colors = {"env": "C0", "act": "C1", "learner": "C2", "other": "0.7"}
-    for j, key in enumerate(_SPLIT_KEYS):
+    for j, key in enumerate(keys):
         widths = splits[:, j]
-        bars = ax.barh(y, widths, left=left, height=0.6, color=colors[key], label=key)
+        color = "0.7" if key == "other" else f"C{j}"
+        bars = ax.barh(y, widths, left=left, height=0.6, color=color, label=key)
         # Label only segments wide enough to hold their text, so small ones don't overlap.
         texts = [
             (f"{w:.0%}" if normalize else _secs(w)) if w >= 0.1 * widest else "" for w in widths
