@@ -19,10 +19,12 @@ Metadata conventions (all JSON; the agent code decides what goes in, these keys 
 Key                    Meaning
 =====================  ============================================================================
 ``config``             the run's hyper-parameters
-``env``                ``{"id", "observation_shape", "action_names", "n_actions"}``
-                       (see :func:`env_spec_from_env`); ``env_spec`` is accepted as an alias,
-                       and ``env_id`` as an alias of ``id``
-``progress``           counters such as ``env_steps``, ``updates``, ``episodes``, ``epsilon``
+``env_spec``           the environment, as :meth:`rlkit.envs.EnvSpec.to_dict`: ``env_id``,
+                       ``observation_shape``, ``observation_dtype``, ``action_names``,
+                       ``env_kwargs`` (build one from a live env with :func:`rlkit.envs.env_spec`;
+                       read it back as :attr:`Checkpoint.env_spec`)
+``progress``           counters (``env_steps``, ``updates``, ``episodes``, ``train_seconds``) and
+                       the latest keyed ``metrics``
 ``model_spec``         added automatically from ``model.spec`` (see :mod:`rlkit.models`)
 ``format_version``     added automatically
 ``created_at``         added automatically, UTC ISO 8601
@@ -39,7 +41,6 @@ save removes the temporary file; a hard kill (SIGKILL, power loss) can leave one
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import json
 import os
 import re
@@ -58,6 +59,8 @@ from torch import nn
 
 from rlkit.atomic import atomic_write
 from rlkit.devices import library_versions, select_device
+from rlkit.envs.factory import EnvSpec
+from rlkit.errors import UserError
 from rlkit.models import model_from_spec
 
 __all__ = [
@@ -67,7 +70,6 @@ __all__ = [
     "CheckpointError",
     "check_compatible",
     "cleanup_temp_files",
-    "env_spec_from_env",
     "load_checkpoint",
     "load_model",
     "save_checkpoint",
@@ -78,7 +80,7 @@ FORMAT_VERSION = 1
 _SHOW = 5  # how many offending keys an error message lists
 
 
-class CheckpointError(ValueError):
+class CheckpointError(UserError, ValueError):
     """A file is not a usable checkpoint, or a checkpoint does not fit a model/environment."""
 
 
@@ -87,7 +89,7 @@ class Checkpoint:
     """A loaded checkpoint.
 
     :param state_dict: the model's weights, ready for ``model.load_state_dict``
-    :param metadata: the JSON metadata (config, env, progress, model_spec, versions, ...)
+    :param metadata: the JSON metadata (config, env_spec, progress, model_spec, versions, ...)
     :param extra_state: the named extra state dicts (optimizer, target network, RNG, ...)
     :param path: the file it was read from, if any
     """
@@ -103,10 +105,27 @@ class Checkpoint:
         return self.metadata.get("model_spec")
 
     @property
-    def env_spec(self) -> dict[str, Any] | None:
-        """``metadata["env"]`` (or the alias ``metadata["env_spec"]``), or ``None``."""
-        env = self.metadata.get("env")
-        return env if env is not None else self.metadata.get("env_spec")
+    def env_spec(self) -> EnvSpec | None:
+        """The environment it was trained on, read from ``metadata["env_spec"]``, or ``None``.
+
+        :raises CheckpointError: if ``metadata["env_spec"]`` is there but is not an
+            :meth:`EnvSpec.to_dict` dict
+        """
+        data = self.metadata.get("env_spec")
+        if data is None:
+            return None
+        try:
+            if not isinstance(data, Mapping):
+                raise TypeError(f"it is a {type(data).__name__}, not a dict")
+            return EnvSpec.from_dict(data)
+        except (KeyError, TypeError, ValueError) as exc:
+            what = "missing key " + str(exc) if isinstance(exc, KeyError) else str(exc)
+            where = f"checkpoint {self.path}" if self.path is not None else "the checkpoint"
+            raise CheckpointError(
+                f"{where} has a damaged env_spec in its metadata ({what}); expected "
+                "EnvSpec.to_dict() with env_id, observation_shape, observation_dtype, "
+                "action_names, env_kwargs"
+            ) from exc
 
     @property
     def progress(self) -> dict[str, Any]:
@@ -237,7 +256,7 @@ def save_checkpoint(
     :param path: target file, e.g. ``data/checkpoints/doom-basic.pt``; parent folders are made
     :param model: the network (its ``state_dict()`` and, if present, ``model.spec`` are saved) or
         a state dict
-    :param metadata: JSON-able run description (``config``, ``env``, ``progress``, ...); numpy
+    :param metadata: JSON-able run description (``config``, ``env_spec``, ``progress``, ...); numpy
         numbers and paths are converted. ``format_version``, ``created_at`` and
         ``library_versions`` are (re)set here, and ``model_spec`` is taken from ``model.spec``
     :param extra_state: named state dicts such as ``{"optimizer": opt.state_dict(),
@@ -435,64 +454,6 @@ def load_checkpoint(
 # compatibility
 
 
-def _shape(value: Any) -> tuple[int, ...] | None:
-    if value is None:
-        return None
-    return tuple(int(v) for v in value)
-
-
-def env_spec_from_env(env: Any) -> dict[str, Any]:
-    """Describe a Gymnasium environment the way checkpoints record it.
-
-    :param env: a :class:`gymnasium.Env` (wrappers included)
-    :return: ``{"id", "observation_shape", "n_actions", "action_names"}``; ``id`` comes from
-        ``env.spec``, ``n_actions`` from a ``Discrete`` action space and ``action_names`` from an
-        ``action_names`` attribute anywhere in the wrapper stack (``None`` where unknown)
-    """
-    spec = getattr(env, "spec", None)
-    names = None
-    try:
-        names = env.get_wrapper_attr("action_names")
-    except AttributeError:
-        names = getattr(getattr(env, "unwrapped", env), "action_names", None)
-    n = getattr(env.action_space, "n", None)
-    shape = getattr(env.observation_space, "shape", None)
-    return {
-        "id": getattr(spec, "id", None),
-        "observation_shape": None if shape is None else [int(s) for s in shape],
-        "n_actions": None if n is None else int(n),
-        "action_names": None if names is None else [str(a) for a in names],
-    }
-
-
-def _env_fields(spec: Any) -> dict[str, Any]:
-    """An env description as a dict: a mapping, an object with ``to_dict()`` (e.g.
-    :class:`rlkit.envs.EnvSpec`), a dataclass or any object with the attributes; ``env_id`` is
-    accepted for ``id``."""
-    if spec is None:
-        return {}
-    if isinstance(spec, Mapping):
-        fields = dict(spec)
-    elif callable(getattr(spec, "to_dict", None)):
-        fields = dict(spec.to_dict())
-    elif dataclasses.is_dataclass(spec) and not isinstance(spec, type):
-        fields = dataclasses.asdict(spec)
-    else:
-        names = ("id", "env_id", "observation_shape", "action_names", "n_actions")
-        fields = {k: getattr(spec, k) for k in names if hasattr(spec, k)}
-    if fields.get("id") is None and fields.get("env_id") is not None:
-        fields["id"] = fields["env_id"]
-    return fields
-
-
-def _n_actions(spec: Mapping[str, Any]) -> int | None:
-    n = spec.get("n_actions")
-    names = spec.get("action_names")
-    if n is None and names is not None:
-        n = len(names)
-    return None if n is None else int(n)
-
-
 def _fmt_keys(keys: Sequence[str]) -> str:
     shown = ", ".join(keys[:_SHOW])
     return f"{shown}, ... ({len(keys)} in all)" if len(keys) > _SHOW else shown
@@ -517,60 +478,62 @@ def _state_dict_problems(saved: Mapping[str, Any], model: nn.Module) -> list[str
     return problems
 
 
+def _env_problems(saved: EnvSpec | None, env: EnvSpec, check_id: bool) -> list[str]:
+    if saved is None:
+        return [
+            "it records no env_spec in its metadata, so the environment it was trained on is "
+            f"unknown and cannot be compared with {env.env_id!r}"
+        ]
+    problems = []
+    if saved.observation_shape != env.observation_shape:
+        problems.append(
+            f"checkpoint was trained on observation shape {saved.observation_shape} but the "
+            f"environment gives {env.observation_shape}"
+        )
+    saved_names, env_names = list(saved.action_names), list(env.action_names)
+    if len(saved_names) != len(env_names):  # the network's output layer cannot fit
+        problems.append(
+            f"checkpoint has {len(saved_names)} actions {saved_names} but the environment has "
+            f"{len(env_names)} actions {env_names}"
+        )
+    elif saved_names != env_names:  # same count: the outputs would mean other actions
+        problems.append(f"action names differ: checkpoint {saved_names} vs env {env_names}")
+    if check_id and saved.env_id != env.env_id:
+        problems.append(
+            f"checkpoint was trained on {saved.env_id!r} but the environment is {env.env_id!r}"
+        )
+    return problems
+
+
 def check_compatible(
     checkpoint: Checkpoint,
     *,
     model: nn.Module | None = None,
-    env_spec: Mapping[str, Any] | Any | None = None,
+    env_spec: EnvSpec | None = None,
     check_id: bool = False,
 ) -> None:
     """Raise if a checkpoint does not fit a model or an environment; return ``None`` if it does.
 
-    Every detected problem is listed in one :class:`CheckpointError`. Fields missing on either
-    side are not compared.
+    Every detected problem is listed in one :class:`CheckpointError`.
 
     :param checkpoint: a loaded :class:`Checkpoint`
     :param model: a network to compare parameter names and shapes (and model class) against
-    :param env_spec: ``{"id", "observation_shape", "action_names", "n_actions"}`` of the
-        environment (see :func:`env_spec_from_env`), compared with the checkpoint's ``env``
-        (or ``env_spec``) metadata; an object with ``to_dict()`` such as
-        :class:`rlkit.envs.EnvSpec`, or with those attributes, works too, and ``env_id`` is read
-        as ``id``
+    :param env_spec: the environment's :class:`rlkit.envs.EnvSpec` (see
+        :func:`rlkit.envs.env_spec`), compared with :attr:`Checkpoint.env_spec`: observation
+        shape and action names (so also their number); a checkpoint without an env_spec fails
     :param check_id: also require equal environment ids (off by default: the same observations
         and actions may come from differently named environments)
-    :raises CheckpointError: naming each mismatch
+    :raises CheckpointError: naming each mismatch, with the checkpoint's and the env's values
+    :raises TypeError: if ``env_spec`` is not an :class:`~rlkit.envs.EnvSpec`
     """
     problems: list[str] = []
     if env_spec is not None:
-        saved = _env_fields(checkpoint.env_spec)
-        env_spec = _env_fields(env_spec)
-        saved_shape = _shape(saved.get("observation_shape"))
-        env_shape = _shape(env_spec.get("observation_shape"))
-        if saved_shape is not None and env_shape is not None and saved_shape != env_shape:
-            problems.append(
-                f"checkpoint was trained on observation shape {saved_shape} but the environment "
-                f"gives {env_shape}"
+        if not isinstance(env_spec, EnvSpec):
+            raise TypeError(
+                f"env_spec must be an rlkit.envs.EnvSpec, got {type(env_spec).__name__}; build "
+                "one with rlkit.envs.env_spec(env, env_id) or EnvSpec.from_dict(d)"
             )
-        saved_names, env_names = saved.get("action_names"), env_spec.get("action_names")
-        if (
-            saved_names is not None
-            and env_names is not None
-            and list(saved_names) != list(env_names)
-        ):
-            problems.append(
-                f"action names differ: checkpoint {list(saved_names)} vs env {list(env_names)}"
-            )
-        saved_n, env_n = _n_actions(saved), _n_actions(env_spec)
-        if saved_n is not None and env_n is not None and saved_n != env_n:
-            problems.append(
-                f"checkpoint has {saved_n} actions but the environment has {env_n} actions"
-            )
-        if check_id and saved.get("id") is not None and env_spec.get("id") is not None:
-            if saved["id"] != env_spec["id"]:
-                problems.append(
-                    f"checkpoint was trained on {saved['id']!r} but the environment is "
-                    f"{env_spec['id']!r}"
-                )
+        problems += _env_problems(checkpoint.env_spec, env_spec, check_id)
     if model is not None:
         spec = checkpoint.model_spec
         model_spec = getattr(model, "spec", None)

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import pickle
@@ -11,9 +10,9 @@ import subprocess
 import sys
 import textwrap
 import zipfile
+from dataclasses import replace
 from pathlib import Path
 
-import gymnasium as gym
 import numpy as np
 import pytest
 import torch
@@ -25,22 +24,24 @@ from rlkit.checkpoints import (
     CheckpointError,
     check_compatible,
     cleanup_temp_files,
-    env_spec_from_env,
     load_checkpoint,
     load_model,
     save_checkpoint,
 )
 from rlkit.devices import DeviceNotAvailableError
+from rlkit.envs import EnvSpec
+from rlkit.errors import UserError
 from rlkit.models import ActorCritic, ImageQNetwork, MLPQNetwork
 
 REPO = Path(__file__).resolve().parents[1]
-ENV = {"id": "vizdoom:basic", "observation_shape": [1, 30, 45], "action_names": ["L", "R", "F"]}
+SHIPPED = REPO / "data" / "checkpoints" / "vizdoom_simpler_basic" / "checkpoint.pt"
+ENV = EnvSpec("vizdoom:basic", (1, 30, 45), "uint8", ("L", "R", "F"), {"frame_skip": 4})
 
 
 def _metadata(**progress):
     return {
         "config": {"lr": 1e-4, "gamma": 0.99, "layers": (8, 16)},
-        "env": dict(ENV),
+        "env_spec": ENV.to_dict(),
         "progress": {"env_steps": 1000, "updates": 10, "episodes": 3, "epsilon": 0.5, **progress},
     }
 
@@ -102,7 +103,7 @@ def test_round_trip_weights_metadata_and_extra_state(tmp_path, net):
         assert torch.equal(ckpt.state_dict[key], value)
     meta = ckpt.metadata
     assert meta["config"] == {"lr": 1e-4, "gamma": 0.99, "layers": [8, 16]}
-    assert meta["env"] == ENV and ckpt.env_spec == ENV
+    assert meta["env_spec"] == ENV.to_dict() and ckpt.env_spec == ENV
     assert meta["progress"]["epsilon"] == 0.5 and ckpt.progress["env_steps"] == 1000
     assert meta["format_version"] == FORMAT_VERSION
     assert meta["created_at"].endswith("+00:00")
@@ -335,50 +336,75 @@ def test_cuda_tagged_checkpoint_loads_on_cpu(tmp_path, net, monkeypatch):
 # ------------------------------------------------------------------------------ compatibility
 
 
+def test_env_spec_reads_back_as_envspec(tmp_path, net):
+    ckpt = load_checkpoint(save_checkpoint(tmp_path / "n.pt", model=net, metadata={}))
+    assert ckpt.env_spec is None
+    damaged = {**ENV.to_dict()}
+    del damaged["observation_dtype"]
+    path = save_checkpoint(tmp_path / "d.pt", model=net, metadata={"env_spec": damaged})
+    with pytest.raises(CheckpointError, match=r"d\.pt has a damaged env_spec.*observation_dtype"):
+        _ = load_checkpoint(path).env_spec
+    path = save_checkpoint(tmp_path / "s.pt", model=net, metadata={"env_spec": "vizdoom:basic"})
+    with pytest.raises(CheckpointError, match=r"env_spec in its metadata \(it is a str, not"):
+        _ = load_checkpoint(path).env_spec
+
+
+def test_shipped_checkpoint_has_an_envspec():
+    spec = load_checkpoint(SHIPPED).env_spec
+    assert isinstance(spec, EnvSpec) and spec.env_id == "vizdoom:simpler_basic"
+    assert spec.observation_shape == (1, 30, 45) and len(spec.action_names) == 3
+
+
 def test_check_compatible_env_messages(saved):
     path, net = saved
     ckpt = load_checkpoint(path)
-    assert check_compatible(ckpt, model=net, env_spec=dict(ENV)) is None
-    assert check_compatible(ckpt, env_spec={"observation_shape": (1, 30, 45)}) is None
+    assert check_compatible(ckpt, model=net, env_spec=ENV) is None
     with pytest.raises(CheckpointError) as info:
-        check_compatible(ckpt, env_spec={**ENV, "observation_shape": (1, 60, 80)})
+        check_compatible(ckpt, env_spec=replace(ENV, observation_shape=(1, 60, 80)))
     assert (
         "checkpoint was trained on observation shape (1, 30, 45) but the environment gives "
         "(1, 60, 80)"
     ) in str(info.value)
     with pytest.raises(CheckpointError) as info:
-        check_compatible(ckpt, env_spec={**ENV, "action_names": ["L", "R", "USE"]})
+        check_compatible(ckpt, env_spec=replace(ENV, action_names=("L", "R", "USE")))
     assert "action names differ: checkpoint ['L', 'R', 'F'] vs env ['L', 'R', 'USE']" in str(
         info.value
     )
-    with pytest.raises(CheckpointError, match="checkpoint has 3 actions but the environment has 5"):
-        check_compatible(ckpt, env_spec={"n_actions": 5})
-    check_compatible(ckpt, env_spec={**ENV, "id": "other"})  # ids are not compared by default
-    with pytest.raises(CheckpointError, match="trained on 'vizdoom:basic'"):
-        check_compatible(ckpt, env_spec={**ENV, "id": "other"}, check_id=True)
+    other = replace(ENV, env_id="other", env_kwargs={"frame_skip": 1})
+    check_compatible(ckpt, env_spec=other)  # ids (and env_kwargs) are not compared by default
+    with pytest.raises(CheckpointError, match="trained on 'vizdoom:basic' but the environment"):
+        check_compatible(ckpt, env_spec=other, check_id=True)
 
 
-@dataclasses.dataclass
-class _SpecObject:  # shaped like rlkit.envs.EnvSpec
-    env_id: str
-    observation_shape: tuple[int, ...]
-    action_names: tuple[str, ...]
+def test_check_compatible_rejects_other_action_count_and_shape_naming_both(saved):
+    path, _ = saved
+    env = replace(ENV, observation_shape=(3, 60, 80), action_names=("A", "B"))
+    with pytest.raises(CheckpointError) as info:
+        check_compatible(load_checkpoint(path), env_spec=env)
+    text = str(info.value)
+    assert text.startswith(f"checkpoint {path} is not compatible: ")
+    assert "observation shape (1, 30, 45) but the environment gives (3, 60, 80)" in text
+    assert (
+        "checkpoint has 3 actions ['L', 'R', 'F'] but the environment has 2 actions ['A', 'B']"
+    ) in text
+    assert "action names differ" not in text  # the count says it already
 
-    def to_dict(self):
-        return {"env_id": self.env_id, "observation_shape": list(self.observation_shape),
-                "action_names": list(self.action_names)}  # fmt: skip
 
-
-def test_check_compatible_env_spec_alias_and_objects(tmp_path, net):
-    saved = _SpecObject("vizdoom:basic", (1, 30, 45), ("L", "R", "F"))
-    path = save_checkpoint(tmp_path / "a.pt", model=net, metadata={"env_spec": saved.to_dict()})
+def test_check_compatible_env_spec_is_an_envspec(tmp_path, saved, net):
+    path, _ = saved
     ckpt = load_checkpoint(path)
-    with pytest.raises(CheckpointError, match="observation shape"):
-        check_compatible(ckpt, env_spec={"observation_shape": [3, 30, 45]})
-    check_compatible(ckpt, model=net, env_spec=saved, check_id=True)
-    with pytest.raises(CheckpointError, match=r"action names differ.*trained on 'vizdoom:basic'"):
-        check_compatible(ckpt, env_spec=_SpecObject("doom2", (1, 30, 45), ("A",) * 3),
-                         check_id=True)  # fmt: skip
+    with pytest.raises(TypeError, match=r"must be an rlkit\.envs\.EnvSpec, got dict"):
+        check_compatible(ckpt, env_spec=ENV.to_dict())  # type: ignore[arg-type]
+    bare = load_checkpoint(save_checkpoint(tmp_path / "bare.pt", model=net, metadata={}))
+    with pytest.raises(CheckpointError, match="records no env_spec"):
+        check_compatible(bare, env_spec=ENV)
+
+
+def test_errors_are_user_errors():
+    # The command line prints these as one line (see rlkit.cli.main); the built-in bases stay.
+    assert issubclass(CheckpointError, UserError) and issubclass(CheckpointError, ValueError)
+    assert issubclass(DeviceNotAvailableError, UserError)
+    assert issubclass(DeviceNotAvailableError, RuntimeError)
 
 
 def test_check_compatible_model_messages(saved):
@@ -434,21 +460,6 @@ def test_load_model_errors(tmp_path, net, monkeypatch):
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 0)
     with pytest.raises(DeviceNotAvailableError, match="requested cuda"):
         load_model(path, device="cuda")
-
-
-def test_env_spec_from_env():
-    env = gym.make("CartPole-v1")
-    try:
-        spec = env_spec_from_env(env)
-        assert spec == {"id": "CartPole-v1", "observation_shape": [4], "n_actions": 2,
-                        "action_names": None}  # fmt: skip
-
-        class Named(gym.Wrapper):
-            action_names = ("LEFT", "RIGHT")
-
-        assert env_spec_from_env(Named(env))["action_names"] == ["LEFT", "RIGHT"]
-    finally:
-        env.close()
 
 
 # ------------------------------------------------------------------------------ atomicity
