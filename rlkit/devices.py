@@ -21,6 +21,8 @@ from typing import Any
 
 import torch
 
+from rlkit.errors import UserError
+
 __all__ = [
     "DeviceNotAvailableError",
     "DeviceReport",
@@ -34,8 +36,12 @@ VALID_FORMS = "'auto', 'cpu', 'cuda', 'cuda:N' (N = 0, 1, ...), 'mps'"
 _DEVICE_RE = re.compile(r"^(auto|cpu|mps|cuda)(?::(\d+))?$")
 
 
-class DeviceNotAvailableError(RuntimeError):
-    """A device was requested explicitly but this machine does not have it."""
+class DeviceNotAvailableError(UserError, RuntimeError):
+    """A device was requested explicitly but this machine does not have it.
+
+    A :class:`~rlkit.errors.UserError` (the command line prints its message as one line) and a
+    ``RuntimeError``, which is what torch raises for a missing device too.
+    """
 
 
 # --------------------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import pytest
+import torch
 
 from rlkit.cli import main
 
@@ -100,6 +101,86 @@ def test_play_rejects_a_file_that_is_not_a_checkpoint(tmp_path, capsys):
     bad.write_bytes(b"not a checkpoint")
     assert main(["play", "--checkpoint", str(bad)]) == 2
     assert "bad.pt" in capsys.readouterr().err
+
+
+def _assert_one_error_line(err: str) -> None:
+    assert err.startswith("rlkit: error: "), err
+    assert err.count("\n") == 1 and err.endswith("\n"), err
+    assert "Traceback" not in err
+
+
+no_cuda = pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["play", "--checkpoint", "does/not/exist.pt"], "no checkpoint at does/not/exist.pt"),
+        (
+            ["train", "--preset", "cartpole", "--out", "/dev/null/x"],
+            "cannot create run folder /dev/null/x: Not a directory",
+        ),
+        pytest.param(
+            ["train", "--preset", "cartpole", "--out", "runs/x", "--device", "cuda"],
+            "requested cuda but this machine has no CUDA device",
+            marks=no_cuda,
+        ),
+    ],
+    ids=["play-missing-checkpoint", "train-out-not-a-folder", "train-cuda-without-cuda"],
+)
+def test_python_m_rlkit_answers_a_mistake_in_one_line(argv, message, tmp_path):
+    """The real entry point, as a user types it: status 2 and one stderr line, no traceback."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "rlkit", *argv],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,  # relative paths (runs/x, does/not/...) stay inside the test's folder
+        timeout=120,
+    )
+    assert proc.returncode == 2, proc.stderr
+    _assert_one_error_line(proc.stderr)
+    assert message in proc.stderr
+    assert proc.stdout == ""
+
+
+def test_train_checks_the_run_folder_before_training(tmp_path, capsys, monkeypatch):
+    import rlkit.training
+
+    def must_not_train(*args, **kwargs):
+        raise AssertionError("training started although --out cannot be created")
+
+    monkeypatch.setattr(rlkit.training, "train", must_not_train)
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    assert main(["train", "--preset", "cartpole", "--out", str(blocker / "run")]) == 2
+    err = capsys.readouterr().err
+    _assert_one_error_line(err)
+    assert f"cannot create run folder {blocker / 'run'}: Not a directory" in err
+
+
+@no_cuda
+def test_train_on_a_missing_device_is_one_line(tmp_path, capsys):
+    argv = ["train", "--preset", "cartpole", "--out", str(tmp_path / "run"), "--device", "cuda"]
+    assert main([*argv, "--dashboard", "off"]) == 2
+    err = capsys.readouterr().err
+    _assert_one_error_line(err)
+    assert "requested cuda but" in err and "valid: cpu" in err
+
+
+def test_play_a_checkpoint_without_env_spec_is_one_line(tmp_path, capsys):
+    from rlkit.checkpoints import save_checkpoint
+    from rlkit.models import MLPQNetwork
+
+    path = save_checkpoint(tmp_path / "bare.pt", model=MLPQNetwork(4, 2), metadata={})
+    assert main(["play", "--checkpoint", str(path)]) == 2
+    err = capsys.readouterr().err
+    _assert_one_error_line(err)
+    assert f"{path} records no env_spec" in err
+
+
+def test_debug_shows_the_traceback_instead(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no checkpoint at"):
+        main(["--debug", "play", "--checkpoint", str(tmp_path / "missing.pt")])
 
 
 def test_bench_dqn_schema(capsys):

@@ -2,7 +2,8 @@
 
 Bad user input ends with one line on stderr, ``rlkit: error: …``, and exit status 2: argparse
 errors, and every error rlkit raises on bad input (see :func:`main`). ``--debug`` shows the
-traceback instead.
+traceback instead. A command that writes somewhere creates its output folder first (see
+:func:`rlkit.cli.registry.make_folder`), so a bad path fails before the work starts.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from rlkit.cli.registry import COMMANDS, GROUPS, Parser
+from rlkit.errors import UserError, os_error_message
 
 # The modules whose @command functions make up the command line.
 COMMAND_MODULES = ("rlkit.cli.train", "rlkit.cli.bench", "rlkit.cli.notebooks")
@@ -50,15 +52,34 @@ def build_parser() -> argparse.ArgumentParser:
     return root
 
 
+def error_line(exc: BaseException) -> str:
+    """The one line ``rlkit: error: …`` that stands for ``exc`` (without a newline)."""
+    text = os_error_message(exc) if isinstance(exc, OSError) else str(exc)
+    return "rlkit: error: " + (" ".join(text.split()) or type(exc).__name__)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the exit status."""
+    """Run the command line; returns the exit status.
+
+    These errors are the user's to fix, and their messages say how, so they become one line on
+    stderr and status 2 (``--debug`` re-raises them):
+
+    - :class:`rlkit.errors.UserError`: checkpoints (``CheckpointError``), devices
+      (``DeviceNotAvailableError``), output folders (:func:`~rlkit.cli.registry.make_folder`);
+    - ``ValueError``: what every other check on user input raises (``ConfigError``, unknown
+      presets, env ids, device names, ``--set`` syntax …);
+    - ``OSError``: a path the user gave that cannot be read or written, named with the OS's
+      reason (``no checkpoint at x.pt``, ``out.json: Permission denied``).
+
+    Anything else is a bug and keeps its traceback.
+    """
     args = build_parser().parse_args(argv)
     try:
         return int(args.handler(args) or 0)
-    except ValueError as e:
+    except (UserError, ValueError, OSError) as e:
         if args.debug:
             raise
-        print(f"rlkit: error: {' '.join(str(e).split())}", file=sys.stderr)
+        print(error_line(e), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("rlkit: interrupted", file=sys.stderr)

@@ -26,8 +26,12 @@ import contextlib
 import json
 import os
 import sys
+import tempfile
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
+
+from rlkit.errors import UserError, os_error_message
 
 Handler = Callable[[argparse.Namespace], "int | None"]
 Setup = Callable[[argparse.ArgumentParser], Handler]
@@ -109,6 +113,33 @@ def resolution(text: str) -> tuple[int, int]:
         raise argparse.ArgumentTypeError(
             f"must be HEIGHTxWIDTH such as 60x80, got {text!r}"
         ) from None
+
+
+# -- output paths: checked before the work, not after it ---------------------------------------
+def make_folder(path: str | os.PathLike[str], what: str = "folder") -> Path:
+    """Create ``path`` (with its parents) and make sure files can be written in it.
+
+    Commands that run for minutes call this first, so that an ``--out`` that cannot be used
+    fails at once in one sentence instead of after the work (or with a traceback).
+
+    :param path: the folder
+    :param what: what it is, for the message, e.g. ``"run folder"``
+    :return: the folder as a :class:`~pathlib.Path`
+    :raises UserError: e.g. ``cannot create run folder /dev/null/x: Not a directory``
+    """
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(os_error_message(exc, f"create {what}", path)) from exc
+    try:
+        # An existing folder may still be read-only; a throwaway file is the only sure test
+        # (os.access ignores read-only mounts and says yes to root).
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as exc:
+        raise UserError(os_error_message(exc, f"write to {what}", path)) from exc
+    return path
 
 
 # -- shared by benchmark commands ---------------------------------------------------------------

@@ -11,6 +11,7 @@ from rlkit.cli.registry import (
     add_output_arguments,
     command,
     emit,
+    make_folder,
     positive_int,
     stdout_to_stderr,
 )
@@ -44,9 +45,9 @@ def _train(p: argparse.ArgumentParser) -> Handler:
     )
 
     def run(args: argparse.Namespace) -> int:
-        from rlkit.agents.dqn import train_dqn
         from rlkit.atomic import write_json
         from rlkit.config import preset
+        from rlkit.training import train
         from rlkit.ui.dashboard import Dashboard
 
         cfg = preset(args.preset, **parse_overrides(args.set))
@@ -54,7 +55,8 @@ def _train(p: argparse.ArgumentParser) -> Handler:
         resume = out / "checkpoint.pt" if args.resume else None
         if resume is not None and not resume.exists():
             raise ValueError(f"--resume: no checkpoint at {resume}; train without --resume first")
-        result = train_dqn(
+        make_folder(out, "run folder")  # now: a bad --out must not wait for the end of training
+        result = train(
             cfg,
             device=args.device,
             callbacks=[Dashboard(mode=args.dashboard)],
@@ -102,19 +104,26 @@ def _play(p: argparse.ArgumentParser) -> Handler:
     add_output_arguments(p)
 
     def run(args: argparse.Namespace) -> int:
-        from rlkit.checkpoints import load_model
+        from rlkit.checkpoints import CheckpointError, load_model
         from rlkit.evaluation import evaluate, random_policy
 
+        # A missing file is a FileNotFoundError("no checkpoint at …"): one line from main.
         model, ckpt = load_model(args.checkpoint, device=args.device)
-        spec = ckpt.metadata["env_spec"]
-        env_id, env_kwargs = spec["env_id"], spec.get("env_kwargs", {})
-        n_actions = len(spec["action_names"])
+        spec = ckpt.env_spec
+        if spec is None:
+            raise CheckpointError(
+                f"{ckpt.path} records no env_spec in its metadata, so there is no environment "
+                "to play it in"
+            )
+        n_actions = len(spec.action_names)
         policy = random_policy(n_actions, seed=args.seed) if args.random else model
         with stdout_to_stderr():
-            res = evaluate(policy, env_id, args.episodes, seed=args.seed, env_kwargs=env_kwargs)
+            res = evaluate(
+                policy, spec.env_id, args.episodes, seed=args.seed, env_kwargs=spec.env_kwargs
+            )
         record = {
             "checkpoint": str(args.checkpoint),
-            "env_id": env_id,
+            "env_id": spec.env_id,
             "policy": "random" if args.random else "greedy",
             **res.to_dict(),
         }
