@@ -76,6 +76,8 @@ def test_measure_interleaved_failure():
 
 
 # -- bench env --------------------------------------------------------------------------------
+# The tests that take this fixture are marked slow: it runs the real benchmark (ViZDoom engines
+# and vector workers, several seconds), and a module fixture runs whenever one of them is kept.
 @pytest.fixture(scope="module")
 def doom_result():
     return bench.bench_env(
@@ -83,6 +85,7 @@ def doom_result():
     )
 
 
+@pytest.mark.slow
 def test_bench_env_vizdoom_schema(doom_result):
     r = doom_result
     assert r["benchmark"] == "env" and r["env"] == "vizdoom:basic"
@@ -137,6 +140,7 @@ def test_bench_env_vizdoom_schema(doom_result):
     json.dumps(r)  # JSON-able as is
 
 
+@pytest.mark.slow
 def test_format_env_table(doom_result):
     text = bench.format_env_table(doom_result)
     assert "raw DoomGame loop" in text and "VizdoomBasic-v1" in text
@@ -144,6 +148,7 @@ def test_format_env_table(doom_result):
     assert "≥0.9" in text and "all in workers" in text
 
 
+@pytest.mark.slow
 def test_bench_env_cartpole_has_no_doom_variants():
     r = bench.bench_env("CartPole-v1", seconds=0.1, repeats=1, vector_workers=(2,))
     assert r["raw_steps_per_s"] is None and r["vizdoom_gym_steps_per_s"] is None
@@ -180,6 +185,7 @@ def test_vizdoom_gym_id():
 
 
 # -- notebook helpers -------------------------------------------------------------------------
+@pytest.mark.slow
 def test_env_throughput():
     out = bench.env_throughput(["CartPole-v1", "vizdoom:basic"], seconds=0.2)
     assert list(out) == ["CartPole-v1", "vizdoom:basic"]
@@ -219,6 +225,7 @@ def test_frames_per_step_atari():
         env.close()
 
 
+@pytest.mark.slow
 def test_ipc_cost():
     sizes = [1_000, 100_000]
     out = ipc.ipc_cost(sizes, seconds=0.1)
@@ -262,6 +269,7 @@ def _run_cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.mark.slow
 def test_help():
     top = _run_cli("--help")
     assert top.returncode == 0 and "bench" in top.stdout
@@ -269,6 +277,7 @@ def test_help():
     assert sub.returncode == 0 and "--seconds" in sub.stdout and "--json" in sub.stdout
 
 
+@pytest.mark.slow
 def test_help_does_not_import_heavy_modules():
     code = (
         "import sys, contextlib, io\n"
@@ -314,6 +323,7 @@ def test_cli_bad_env_exits_2_without_traceback(env_id, match, capsys):
     assert "Traceback" not in captured.err
 
 
+@pytest.mark.slow
 def test_cli_table_and_out(doom_result, monkeypatch, tmp_path, capsys):
     # The handler's wiring, with the measurement replaced by the module fixture's record.
     seen = {}
@@ -335,6 +345,7 @@ def test_cli_table_and_out(doom_result, monkeypatch, tmp_path, capsys):
     assert json.loads(capsys.readouterr().out) == doom_result
 
 
+@pytest.mark.slow
 def test_cli_json_stdout_is_only_json(tmp_path):
     # A real run in a fresh process: engine and library chatter must not reach stdout.
     out = tmp_path / "bench.json"

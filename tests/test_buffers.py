@@ -393,7 +393,7 @@ def make_rollout(n_steps, n_envs, end_at=(), seed=0):
 def test_rollout_gae_matches_reference_loop(end_at, gamma, lam):
     buffer, rewards, values, dones = make_rollout(8, 2, end_at)
     last_values = np.array([0.7, -1.3], dtype=np.float32)
-    buffer.compute_returns_and_advantages(last_values, buffer.terminated[-1], gamma, lam)
+    buffer.compute_returns_and_advantages(last_values, gamma, lam)
     advantages, returns = reference_gae(rewards, values, dones, last_values, gamma, lam)
     np.testing.assert_allclose(buffer.advantages, advantages, rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(buffer.returns, returns, rtol=1e-5, atol=1e-5)
@@ -428,8 +428,6 @@ def test_rollout_lifecycle_and_validation():
         next(buffer.get(2))
     with pytest.raises(ValueError, match="last_values has shape"):
         buffer.compute_returns_and_advantages(np.zeros(3))
-    with pytest.raises(ValueError, match="last_terminated disagrees"):
-        buffer.compute_returns_and_advantages(np.zeros(2), np.ones(2, dtype=bool))
     with pytest.raises(ValueError, match=r"gamma must lie in \[0, 1\]"):
         buffer.compute_returns_and_advantages(np.zeros(2), gamma=1.5)
     buffer.reset()

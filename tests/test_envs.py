@@ -2,6 +2,7 @@
 
 Every ViZDoom episode here is seeded and driven by a fixed policy, so outcomes (timeout, kill,
 death) are reproducible; a game starts in ~0.2 s, which keeps the whole file to a few seconds.
+Tests that start an engine are marked ``slow``; the rest check arguments without one.
 """
 
 from __future__ import annotations
@@ -57,6 +58,7 @@ def _wait_gone(pids: set[int], timeout: float = 5.0) -> set[int]:
 
 
 # -- gymnasium's own checker ------------------------------------------------------------------
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "scenario, kwargs",
     [
@@ -78,18 +80,8 @@ def test_check_env_vizdoom(scenario, kwargs):
         env.close()
 
 
-def test_check_env_cartpole_via_make_env():
-    env = make_env("CartPole-v1")
-    try:
-        with warnings.catch_warnings():
-            # CartPole's infinite observation bounds are gymnasium's own choice.
-            warnings.filterwarnings("ignore", message=".*infinity.*")
-            check_env(env.unwrapped)
-    finally:
-        env.close()
-
-
 # -- observations -----------------------------------------------------------------------------
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "resolution, frame_stack, engine",
     [
@@ -119,6 +111,7 @@ def test_observation_shape_and_engine_screen(resolution, frame_stack, engine):
         env.close()
 
 
+@pytest.mark.slow
 def test_observation_is_a_copy():
     env = make_env("vizdoom:basic")
     try:
@@ -132,6 +125,7 @@ def test_observation_is_a_copy():
 
 
 # -- episode ends -----------------------------------------------------------------------------
+@pytest.mark.slow
 @pytest.mark.parametrize("frame_skip, expected_steps", [(4, 75), (7, 43)])
 def test_timeout_is_truncated(frame_skip, expected_steps):
     # simpler_basic never ends on its own while the player only strafes: the 300-tic timeout
@@ -146,6 +140,7 @@ def test_timeout_is_truncated(frame_skip, expected_steps):
         env.close()
 
 
+@pytest.mark.slow
 def test_kill_is_terminated():
     # basic puts the monster at a random spot; with some seeds it stands in the line of fire.
     env = make_env("vizdoom:basic")
@@ -163,6 +158,7 @@ def test_kill_is_terminated():
         env.close()
 
 
+@pytest.mark.slow
 def test_death_is_terminated():
     # Standing still in defend_the_center lets the monsters walk up and kill the player.
     env = make_env("vizdoom:defend_the_center", actions="combinations")
@@ -194,6 +190,7 @@ def _rollout(seed: int, actions: np.ndarray):
         env.close()
 
 
+@pytest.mark.slow
 def test_same_seed_same_trajectory():
     actions = np.random.default_rng(0).integers(0, 3, size=60)
     a, b = _rollout(7, actions), _rollout(7, actions)
@@ -201,6 +198,7 @@ def test_same_seed_same_trajectory():
     assert a[1] == b[1] and a[2] == b[2]
 
 
+@pytest.mark.slow
 def test_different_seed_different_start():
     # basic's monster spawns at a random place, drawn from the game's seeded RNG.
     starts = []
@@ -224,6 +222,7 @@ def test_seed_seeds_action_space():
 
 
 # -- render, info, actions, frame skip --------------------------------------------------------
+@pytest.mark.slow
 @pytest.mark.parametrize("render_resolution, shape", [(None, (120, 160, 3)), ((240, 320), None)])
 def test_rgb_array_render(render_resolution, shape):
     env = make_env("vizdoom:basic", render_mode="rgb_array", render_resolution=render_resolution)
@@ -240,6 +239,7 @@ def test_rgb_array_render(render_resolution, shape):
         env.close()
 
 
+@pytest.mark.slow
 def test_render_needs_rgb_array_mode():
     env = make_env("vizdoom:basic")
     try:
@@ -250,6 +250,7 @@ def test_render_needs_rgb_array_mode():
         env.close()
 
 
+@pytest.mark.slow
 def test_info_fields():
     env = make_env("vizdoom:basic")
     try:
@@ -268,6 +269,7 @@ def test_info_fields():
         env.close()
 
 
+@pytest.mark.slow
 def test_action_names():
     env = make_env("vizdoom:basic")
     combos = make_env("vizdoom:basic", actions="combinations")
@@ -283,6 +285,7 @@ def test_action_names():
         combos.close()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("frame_skip", [1, 4, 12])
 def test_frame_skip_advances_tics(frame_skip):
     env = make_env("vizdoom:simpler_basic", frame_skip=frame_skip)
@@ -319,6 +322,7 @@ def test_bad_input_raises_value_error(env_id, kwargs, match):
         make_env(env_id, **kwargs)
 
 
+@pytest.mark.slow
 def test_bad_action_names_valid_actions():
     env = make_env("vizdoom:basic")
     try:
@@ -348,6 +352,7 @@ def test_more_bad_arguments_are_value_errors(kwargs, message):
         make_env("vizdoom:basic", **kwargs)
 
 
+@pytest.mark.slow
 def test_step_after_the_episode_ended_asks_for_reset():
     env = make_env("vizdoom:simpler_basic", frame_skip=64)
     env.reset(seed=0)
@@ -382,6 +387,7 @@ def test_scenarios_listed():
 
 
 # -- engine processes -------------------------------------------------------------------------
+@pytest.mark.slow
 def test_close_reaps_engine():
     before = _engine_pids()
     env = make_env("vizdoom:basic")
@@ -392,6 +398,7 @@ def test_close_reaps_engine():
     env.close()  # closing twice is harmless
 
 
+@pytest.mark.slow
 def test_garbage_collection_reaps_engine():
     before = _engine_pids()
     env = ViZDoomEnv("basic")
@@ -417,6 +424,7 @@ def test_atari_pong_preprocessing():
 
 
 # -- env_spec ---------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_env_spec_vizdoom_round_trip():
     kwargs = {"resolution": (30, 45), "frame_stack": 2}
     env = make_env("vizdoom:basic", **kwargs)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gymnasium as gym
 import numpy as np
 import pytest
 import torch
@@ -18,11 +19,27 @@ def test_stats_are_computed_from_the_scores():
     assert "frames" not in r.to_dict()
 
 
+def _draws(policy, n: int = 50) -> list[int]:
+    return [policy(None) for _ in range(n)]
+
+
 def test_random_policy_accepts_an_id_an_env_or_a_count():
-    assert 0 <= random_policy("CartPole-v1", seed=0)(None) < 2
-    assert 0 <= random_policy(3, seed=0)(None) < 3
-    same = [random_policy(5, seed=1)(None) for _ in range(2)]
-    assert same[0] == same[1]
+    # 50 draws: every action of a 2- or 3-action space shows up, none outside it.
+    assert set(_draws(random_policy("CartPole-v1", seed=0))) == {0, 1}
+    env = gym.make("Acrobot-v1")
+    try:
+        assert set(_draws(random_policy(env, seed=0))) == {0, 1, 2}
+    finally:
+        env.close()
+    assert set(_draws(random_policy(3, seed=0))) == {0, 1, 2}
+
+
+def test_random_policy_seed_fixes_the_whole_sequence():
+    # Two 50-draw sequences from 5 actions agree by chance with probability 5**-50, so equal
+    # sequences mean the seed drives the generator, and a different seed must change them.
+    assert _draws(random_policy(5, seed=1)) == _draws(random_policy(5, seed=1))
+    assert _draws(random_policy(5, seed=1)) != _draws(random_policy(5, seed=2))
+    assert _draws(random_policy(5)) != _draws(random_policy(5))
 
 
 def test_greedy_policy_takes_the_argmax():
@@ -43,18 +60,35 @@ def test_evaluate_is_reproducible_under_a_seed():
     assert all(length >= 1 for length in a.lengths)
 
 
-def test_vizdoom_evaluation_reports_game_variables_and_frames():
+@pytest.mark.slow  # starts a ViZDoom engine
+def test_vizdoom_evaluation_reports_game_variables_and_per_episode_frames():
     res = evaluate(
         random_policy(3, seed=0),
         "vizdoom:simpler_basic",
         episodes=2,
         seed=0,
         env_kwargs={"frame_skip": 12, "resolution": (30, 45)},
-        record_frames=1,
+        record_frames=2,
     )
     assert set(res.extras) == {"kills", "health", "ammo"}
-    assert len(res.frames) == res.lengths[0] + 1  # the reset frame, then one per step
-    assert res.frames[0].ndim == 3 and res.frames[0].shape[2] == 3
+    assert len(res.frames) == 2  # one list per recorded episode
+    for episode, length in zip(res.frames, res.lengths, strict=True):
+        assert len(episode) == length + 1  # the reset frame, then one per step
+        assert all(f.ndim == 3 and f.shape[2] == 3 and f.dtype == np.uint8 for f in episode)
+
+
+def test_record_frames_keeps_only_the_first_episodes():
+    res = evaluate(
+        random_policy(2, seed=0),
+        "CartPole-v1",
+        episodes=3,
+        seed=0,
+        env_kwargs={"render_mode": "rgb_array"},
+        record_frames=2,
+    )
+    assert len(res.frames) == 2
+    assert [len(f) for f in res.frames] == [n + 1 for n in res.lengths[:2]]
+    assert evaluate(random_policy(2, seed=0), "CartPole-v1", episodes=1).frames == []
 
 
 def test_bad_episode_count_is_a_value_error():

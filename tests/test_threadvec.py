@@ -94,6 +94,7 @@ def test_close_stops_the_helper_threads():
     assert threading.active_count() == before
 
 
+@pytest.mark.slow
 def test_make_vector_env_threads_backend_with_vizdoom():
     envs = make_vector_env("vizdoom:basic", 2, backend="threads")
     obs, _ = envs.reset(seed=0)

@@ -148,7 +148,11 @@ def _all_gone(procs: list[psutil.Process], timeout: float = 5.0) -> bool:
     return True
 
 
-@pytest.fixture(params=[True, False], ids=["parent+workers", "workers"])
+# All in workers starts a worker process for even one env, hence slow; with env 0 in this process
+# a one-env test starts none, and the tests that build more envs are marked slow themselves.
+@pytest.fixture(
+    params=[True, pytest.param(False, marks=pytest.mark.slow)], ids=["parent+workers", "workers"]
+)
 def shm(request):
     """Builds SharedMemoryVectorEnvs with env 0 in this process (the default), or all in workers."""
     made = []
@@ -162,6 +166,7 @@ def shm(request):
         envs.close()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("info", ["varied", "floats", "lanes", "big"])
 def test_same_as_sync_vector_env(shm, info):
     sync = SyncVectorEnv(_fns(info=info), autoreset_mode=AutoresetMode.SAME_STEP)
@@ -189,6 +194,7 @@ def test_same_as_sync_vector_env(shm, info):
     sync.close()
 
 
+@pytest.mark.slow
 def test_step_async_wait_and_calls(shm):
     envs = shm(_fns(2))
     obs, _ = envs.reset(seed=0)
@@ -211,6 +217,7 @@ def test_step_async_wait_and_calls(shm):
     envs.step([0, 0])  # still usable after a failed call
 
 
+@pytest.mark.slow
 def test_interrupted_wait_is_drained(shm):
     envs = shm([functools.partial(CountingEnv, i, 10, sleep=0.3) for i in range(2)])
     envs.reset(seed=0)
@@ -233,6 +240,7 @@ def test_interrupted_wait_is_drained(shm):
     np.testing.assert_array_equal(obs[:, 2], [2, 2])
 
 
+@pytest.mark.slow
 def test_cartpole_matches_sync_backend():
     shm_envs = make_vector_env("CartPole-v1", 2, seed=3)
     sync_envs = make_vector_env("CartPole-v1", 2, backend="sync", seed=3)
@@ -251,6 +259,7 @@ def test_cartpole_matches_sync_backend():
         sync_envs.close()
 
 
+@pytest.mark.slow
 def test_vizdoom_basic():
     pytest.importorskip("vizdoom", reason="vizdoom is not installed")
     before = {p.pid for p in _our_env_processes()}
@@ -276,6 +285,7 @@ def test_vizdoom_basic():
     assert _all_gone(engines)
 
 
+@pytest.mark.slow
 def test_worker_exception_is_raised_and_closes(shm):
     envs = shm([functools.partial(CountingEnv, 0), functools.partial(CountingEnv, 1, fail_at=2)])
     envs.reset()
@@ -290,6 +300,7 @@ def test_worker_exception_is_raised_and_closes(shm):
         envs.reset()
 
 
+@pytest.mark.slow
 def test_worker_errors_after_float_infos_and_as_first_command(shm):
     envs = shm([functools.partial(CountingEnv, 0), functools.partial(CountingEnv, 1, fail_at=1)])
     with pytest.raises(RuntimeError, match=r"worker 1 .* failed during call: ValueError: boom"):
@@ -303,6 +314,7 @@ def test_worker_errors_after_float_infos_and_as_first_command(shm):
         envs.step([0, 0])
 
 
+@pytest.mark.slow
 def test_parent_env_exception_is_raised_and_closes():
     before = {p.pid for p in _our_env_processes()}
     fns = [functools.partial(CountingEnv, 0, fail_at=2, child=True), *_fns(2, child=True)[1:]]
@@ -337,6 +349,7 @@ def test_one_env_in_parent_needs_no_worker():
         envs.close()
 
 
+@pytest.mark.slow
 def test_workers_are_pinned_one_per_cpu():
     cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
     if len(cpus) < 2:
@@ -390,6 +403,7 @@ def _our_env_processes():
     return procs
 
 
+@pytest.mark.slow
 def test_worker_failing_at_start():
     before = {p.pid for p in _our_env_processes()}
     fns = [
@@ -404,6 +418,7 @@ def test_worker_failing_at_start():
         SharedMemoryVectorEnv([DictObsEnv])
 
 
+@pytest.mark.slow
 def test_killed_worker_is_detected_and_children_cleaned(shm):
     envs = shm(_fns(2, child=True))
     envs.reset()
@@ -418,6 +433,7 @@ def test_killed_worker_is_detected_and_children_cleaned(shm):
     assert _all_gone(grandchildren)  # its orphaned child was killed too
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("in_parent", [True, False])
 def test_close_is_idempotent_and_leaves_no_processes(in_parent):
     before = {p.pid for p in _our_env_processes()}
@@ -436,6 +452,7 @@ def test_close_is_idempotent_and_leaves_no_processes(in_parent):
         envs.step([0, 0])
 
 
+@pytest.mark.slow
 def test_workers_exit_when_the_parent_is_killed(tmp_path):
     script = tmp_path / "parent.py"
     script.write_text(
@@ -470,6 +487,7 @@ def test_copy_false_returns_a_read_only_view(shm):
     assert np.shares_memory(obs, obs2) and obs[0, 2] == 1  # overwritten by the step
 
 
+@pytest.mark.slow
 def test_garbage_collection_closes_workers_and_the_parent_env():
     before = {p.pid for p in _our_env_processes()}
     envs = SharedMemoryVectorEnv(_fns(2, child=True))
@@ -479,6 +497,7 @@ def test_garbage_collection_closes_workers_and_the_parent_env():
     assert _all_gone(procs)
 
 
+@pytest.mark.slow
 def test_bad_inputs(shm):
     with pytest.raises(ValueError, match="env_fns is empty"):
         SharedMemoryVectorEnv([])

@@ -129,7 +129,6 @@ class RolloutBuffer:
     def compute_returns_and_advantages(
         self,
         last_values: Any,
-        last_terminated: Any = None,
         gamma: float = 0.99,
         gae_lambda: float = 0.95,
     ) -> None:
@@ -137,11 +136,11 @@ class RolloutBuffer:
 
         ``delta_t = r_t + gamma * (1 - done_t) * V_{t+1} - V_t`` and
         ``A_t = delta_t + gamma * lambda * (1 - done_t) * A_{t+1}`` with
-        ``done_t = terminated_t or truncated_t``; see :meth:`add` for bootstrapping truncations.
+        ``done_t = terminated_t or truncated_t``, the flags given to :meth:`add` (the buffer
+        holds every step's flags, the last one's included); see :meth:`add` for bootstrapping
+        truncations.
 
         :param last_values: ``V`` of the observations after the last step, shape ``(n_envs,)``.
-        :param last_terminated: optional terminated flags of the last step; the buffer already
-            has them from :meth:`add`, so they are only checked for agreement.
         :param gamma: discount factor in [0, 1].
         :param gae_lambda: GAE lambda in [0, 1]; 1 gives Monte Carlo returns, 0 one-step TD.
         """
@@ -152,13 +151,6 @@ class RolloutBuffer:
         gamma = check_unit_interval(gamma, "gamma")
         gae_lambda = check_unit_interval(gae_lambda, "gae_lambda")
         last_values = check_array(last_values, "last_values", (self.n_envs,), np.float32)
-        if last_terminated is not None:
-            flags = check_array(last_terminated, "last_terminated", (self.n_envs,), np.bool_)
-            if not np.array_equal(flags, self.terminated[-1]):
-                raise ValueError(
-                    "last_terminated disagrees with the terminated flags of the last add(); "
-                    "pass the flags returned by the step that produced last_values' obs."
-                )
         not_done = 1.0 - (self.terminated | self.truncated).astype(np.float32)
         next_values = np.concatenate([self.values[1:], last_values[None]], axis=0)
         deltas = self.rewards + gamma * not_done * next_values - self.values
