@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from rlkit.records import EpisodeRow, EvalRow, History, Progress
-from rlkit.ui import dashboard as dash_mod
+from rlkit.ui import frontend
 from rlkit.ui.dashboard import Dashboard, resolve_mode
 
 PNG_MAGIC = b"\x89PNG"
@@ -23,7 +23,7 @@ PNG_MAGIC = b"\x89PNG"
 def _clean_env(monkeypatch):
     # The detection reads these; the test machine's own values must not leak in.
     monkeypatch.delenv("CI", raising=False)
-    monkeypatch.delenv(dash_mod.ENV_VAR, raising=False)
+    monkeypatch.delenv(frontend.ENV_VAR, raising=False)
     yield
     plt.close("all")
 
@@ -169,9 +169,9 @@ def test_auto_honours_ci_and_the_override_variable(monkeypatch):
     d = Dashboard()
     d.on_start(make_progress("start", 0, 0.0))
     assert (d.active_mode, d.mode_reason) == ("text", "CI is set")
-    monkeypatch.setenv(dash_mod.ENV_VAR, "off")
+    monkeypatch.setenv(frontend.ENV_VAR, "off")
     assert resolve_mode() == "off"
-    monkeypatch.setenv(dash_mod.ENV_VAR, "nonsense")
+    monkeypatch.setenv(frontend.ENV_VAR, "nonsense")
     assert resolve_mode() == "text"
 
 
@@ -206,7 +206,7 @@ SESSION = "72cdd613-900c0935ba38adedbc3f915d"
 )
 def test_auto_in_a_kernel_tells_papermill_from_a_browser(monkeypatch, msg_id, user_ns, expected):
     header = {"msg_id": msg_id, "session": SESSION, "msg_type": "execute_request"}
-    monkeypatch.setattr(dash_mod, "_kernel_shell", lambda: FakeShell(header, user_ns))
+    monkeypatch.setattr(frontend, "kernel_shell", lambda: FakeShell(header, user_ns))
     assert resolve_mode() == expected
 
 
@@ -237,7 +237,7 @@ def test_papermill_requests_are_recognised(tmp_path):
     )
     out = nbformat.read(tmp_path / "out.ipynb", as_version=4).cells[0].outputs[0]["text"]
     msg_id, session = out.split()
-    assert dash_mod._sent_by_jupyter_client({"msg_id": msg_id, "session": session})
+    assert frontend.sent_by_jupyter_client({"msg_id": msg_id, "session": session})
 
 
 # -- widgets mode -----------------------------------------------------------------------------

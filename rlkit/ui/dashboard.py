@@ -3,7 +3,7 @@
 .. code-block:: python
 
     dash = Dashboard()                       # widgets in JupyterLab, text lines elsewhere
-    result = train_dqn(config, callbacks=[dash])
+    result = train(config, callbacks=[dash])
     dash.figure()                            # a static summary figure afterwards
 
 Modes:
@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import html
 import io
-import os
 import re
 import sys
 import time
@@ -37,123 +36,14 @@ import numpy as np
 
 from rlkit.records import History, Progress
 from rlkit.training import Callback
+from rlkit.ui.frontend import ENV_VAR, MODES, auto_mode, check_mode, frontend_check, resolve_mode
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 __all__ = ["ENV_VAR", "MODES", "Dashboard", "resolve_mode"]
 
-MODES = ("auto", "widgets", "text", "bar", "off")
-ENV_VAR = "RLKIT_DASHBOARD"
-"""Environment variable that overrides ``mode="auto"`` (e.g. ``RLKIT_DASHBOARD=text``)."""
-
 _LAST_N = 10  # episodes averaged in the "last10 return" field
-
-
-# -- where are we running? --------------------------------------------------------------------
-
-
-def _truthy(value: str | None) -> bool:
-    return value is not None and value.strip().lower() not in ("", "0", "false", "no", "off")
-
-
-def _kernel_shell() -> Any:
-    """The IPython shell if this process is a Jupyter kernel, else ``None``."""
-    # Only look at IPython if something already imported it: a plain script never pays for it.
-    ipython = sys.modules.get("IPython")
-    if ipython is None:
-        return None
-    try:
-        shell = ipython.get_ipython()
-    except Exception:
-        return None
-    # Terminal IPython has no kernel attribute and cannot render widgets.
-    if shell is None or getattr(shell, "kernel", None) is None:
-        return None
-    return shell
-
-
-def _execute_header(shell: Any) -> dict[str, Any]:
-    """Header of the execute request that is running now (empty if unknown)."""
-    parent: Any = None
-    get_parent = getattr(shell.kernel, "get_parent", None)
-    if callable(get_parent):
-        try:
-            parent = get_parent("shell")
-        except TypeError:  # older ipykernel: no channel argument
-            parent = get_parent()
-    if not parent:
-        parent = getattr(shell, "parent_header", None)
-    header = parent.get("header", {}) if isinstance(parent, dict) else {}
-    return header if isinstance(header, dict) else {}
-
-
-def _sent_by_jupyter_client(header: dict[str, Any]) -> bool:
-    """Whether the running cell was sent by the Python ``jupyter_client`` library.
-
-    papermill, nbclient, nbconvert, nbval, jupyter console and qtconsole all talk to the kernel
-    through ``jupyter_client``, whose message ids read ``<session>_<pid>_<n>`` (``<session>_<n>``
-    in older releases). Browser frontends (JupyterLab, Notebook, VS Code) use plain UUIDs. None
-    of the former renders ipywidgets live, and papermill sets no environment variable in the
-    kernel, so this is the signal that tells a headless run from an interactive one.
-    """
-    msg_id = str(header.get("msg_id") or "")
-    session = str(header.get("session") or "")
-    if not msg_id or not session:
-        return False
-    return re.fullmatch(re.escape(session) + r"_\d+(?:_\d+)?", msg_id) is not None
-
-
-def _frontend_check() -> tuple[bool, str]:
-    """Whether a widget-rendering frontend is (very likely) attached, and why."""
-    if _truthy(os.environ.get("CI")):
-        return False, "CI is set"
-    shell = _kernel_shell()
-    if shell is None:
-        return False, "not running in a Jupyter kernel"
-    try:
-        header = _execute_header(shell)
-    except Exception:
-        header = {}
-    if _sent_by_jupyter_client(header):
-        return False, (
-            "the cell was sent by jupyter_client (papermill, nbclient, nbval or a console), "
-            "which does not render widgets"
-        )
-    user_ns = getattr(shell, "user_ns", None) or {}
-    if "PAPERMILL_INPUT_PATH" in user_ns or "PAPERMILL_OUTPUT_PATH" in user_ns:
-        return False, "papermill injected its parameters"
-    try:
-        import ipywidgets  # noqa: F401
-    except ImportError:
-        return False, "ipywidgets is not installed"
-    return True, "Jupyter kernel with an interactive frontend"
-
-
-def _auto_mode() -> tuple[str, str]:
-    forced = os.environ.get(ENV_VAR, "").strip().lower()
-    note = ""
-    if forced:
-        if forced in MODES and forced != "auto":
-            return forced, f"{ENV_VAR}={forced}"
-        note = f" ({ENV_VAR}={forced!r} ignored: not one of {', '.join(MODES)})"
-    ok, reason = _frontend_check()
-    return ("widgets" if ok else "text"), reason + note
-
-
-def resolve_mode(mode: str = "auto") -> str:
-    """The display mode a :class:`Dashboard` with this ``mode`` would use here and now.
-
-    :param mode: one of :data:`MODES`.
-    :return: ``"widgets"``, ``"text"``, ``"bar"`` or ``"off"``.
-    """
-    _check_mode(mode)
-    return _auto_mode()[0] if mode == "auto" else mode
-
-
-def _check_mode(mode: Any) -> None:
-    if mode not in MODES:
-        raise ValueError(f"mode must be one of {', '.join(map(repr, MODES))}, got {mode!r}")
 
 
 def _parse_print_every(value: Any) -> tuple[int | None, float | None]:
@@ -228,7 +118,7 @@ class Dashboard(Callback):
         title: str | None = None,
         file: TextIO | None = None,
     ) -> None:
-        _check_mode(mode)
+        check_mode(mode)
         self._print_events, self._print_seconds = _parse_print_every(print_every)
         if not refresh_seconds > 0:
             raise ValueError(f"refresh_seconds must be > 0, got {refresh_seconds!r}")
@@ -260,7 +150,7 @@ class Dashboard(Callback):
         self._reset_run()
         try:
             if self.mode == "auto":
-                self.active_mode, self.mode_reason = _auto_mode()
+                self.active_mode, self.mode_reason = auto_mode()
             else:
                 self.active_mode, self.mode_reason = self.mode, "chosen"
         except Exception as exc:  # detection must never stop training
@@ -303,7 +193,7 @@ class Dashboard(Callback):
         try:
             if self.active_mode is None:  # hooks called without on_start: resolve now
                 self.active_mode, self.mode_reason = (
-                    _auto_mode() if self.mode == "auto" else (self.mode, "chosen")
+                    auto_mode() if self.mode == "auto" else (self.mode, "chosen")
                 )
             self._remember(event, progress)
         except Exception as exc:
@@ -485,7 +375,7 @@ class Dashboard(Callback):
     # -- bar mode -------------------------------------------------------------------------
 
     def _bar_start(self) -> None:
-        live, _ = _frontend_check()
+        live, _ = frontend_check()
         if live:
             from tqdm.auto import tqdm
         else:  # the widget bar would be invisible under papermill or in a terminal

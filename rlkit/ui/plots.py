@@ -1,4 +1,6 @@
-"""Figures for training runs, evaluations and benchmarks.
+"""Figures for training runs (returns, evaluations, seeds, time split); the figures for
+benchmarks and evaluations are in :mod:`rlkit.ui.charts` and are re-exported here, so
+``plots.plot_bars`` works as well as ``charts.plot_bars``.
 
 Every function returns a matplotlib :class:`~matplotlib.figure.Figure` and never calls
 ``plt.show()``, so the same code works in a notebook (the figure is displayed), in a script
@@ -13,7 +15,6 @@ loaded back), alone, in a list, or in a ``{label: run}`` dict.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -21,11 +22,16 @@ import numpy as np
 
 from rlkit.records import History
 
+# The benchmark and evaluation figures, re-exported so one import serves notebooks.
+from rlkit.ui.charts import plot_bars, plot_scaling, plot_scores, show_frames
+from rlkit.ui.figures import figure_and_axes, short_ticks
+
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
 __all__ = [
+    "as_history",
     "moving_average",
     "plot_bars",
     "plot_eval",
@@ -41,20 +47,6 @@ _X_LABELS = {"steps": "env steps", "time": "training time (s)"}
 
 
 # -- helpers ----------------------------------------------------------------------------------
-
-
-def _subplots(**kwargs: Any) -> tuple[Figure, Any]:
-    # pyplot is imported here rather than at module level so `import rlkit.ui.plots` stays cheap
-    # and never picks a backend by itself.
-    import matplotlib.pyplot as plt
-
-    return plt.subplots(**kwargs)
-
-
-def _figure_and_axes(ax: Axes | None, figsize: tuple[float, float]) -> tuple[Figure, Axes]:
-    if ax is not None:
-        return ax.figure, ax
-    return _subplots(figsize=figsize, layout="constrained")
 
 
 def as_history(run: Any) -> History:
@@ -118,30 +110,6 @@ def _check_x(x: str) -> None:
         raise ValueError(f"x must be one of {', '.join(map(repr, _X_LABELS))}, got {x!r}")
 
 
-def _fmt(value: float, k_from: float = 1e4) -> str:
-    """Short human form of a number: 12345 -> '12.3k', 0.0123 -> '0.0123'.
-
-    Thousands are abbreviated from ``k_from`` on: a bar labelled "2500" reads better than
-    "2.5k", while tick labels of one axis should all use the same form.
-    """
-    if not math.isfinite(value):
-        return str(value)
-    a = abs(value)
-    for limit, scale, suffix in ((1e9, 1e9, "G"), (1e6, 1e6, "M"), (k_from, 1e3, "k")):
-        if a >= limit:
-            return f"{value / scale:.3g}{suffix}"
-    if a >= 100 or a == 0:
-        return f"{value:.0f}"
-    return f"{value:.3g}"
-
-
-def _short_ticks(axis: Any) -> None:
-    from matplotlib.ticker import FuncFormatter
-
-    # 200000 reads as "200k": large counts otherwise get a cramped ×1e5 offset label.
-    axis.set_major_formatter(FuncFormatter(lambda v, _pos: _fmt(v, k_from=1e3)))
-
-
 def _secs(v: float) -> str:
     return f"{v:.0f}s" if abs(v) >= 10 else f"{v:.1f}s"
 
@@ -149,7 +117,7 @@ def _secs(v: float) -> str:
 def _steps_axis(ax: Axes, x: str) -> None:
     ax.set_xlabel(_X_LABELS[x])
     if x == "steps":
-        _short_ticks(ax.xaxis)
+        short_ticks(ax.xaxis)
 
 
 def _note(ax: Axes, text: str) -> None:
@@ -212,7 +180,7 @@ def plot_returns(
     _check_x(x)
     runs = _labelled_runs(history_or_histories, label)
     moving_average([], window)  # validates window before drawing anything
-    fig, ax = _figure_and_axes(ax, (7, 4))
+    fig, ax = figure_and_axes(ax, (7, 4))
     drawn = 0
     for i, (lab, h) in enumerate(runs):
         xs, ys = _returns_xy(h, x)
@@ -257,7 +225,7 @@ def plot_eval(
     """
     _check_x(x)
     runs = _labelled_runs(history_or_list, label)
-    fig, ax = _figure_and_axes(ax, (7, 4))
+    fig, ax = figure_and_axes(ax, (7, 4))
     drawn = 0
     labelled = False
     for i, (lab, h) in enumerate(runs):
@@ -360,7 +328,7 @@ def plot_mean_spread(
         grid = np.linspace(lo, hi, int(n_points))
         grids[str(lab)] = (grid, np.stack([np.interp(grid, xs, ys) for xs, ys in per_seed]))
 
-    fig, ax = _figure_and_axes(ax, (7, 4))
+    fig, ax = figure_and_axes(ax, (7, 4))
     for i, (lab, (grid, ys)) in enumerate(grids.items()):
         color = f"C{i % 10}"
         mean = ys.mean(axis=0)
@@ -419,7 +387,7 @@ def plot_time_split(
     totals = splits.sum(axis=1)
     if normalize:
         splits = splits / np.where(totals > 0, totals, 1.0)[:, None]
-    fig, ax = _figure_and_axes(ax, (8, 1.5 + 0.55 * len(runs)))
+    fig, ax = figure_and_axes(ax, (8, 1.5 + 0.55 * len(runs)))
     y = np.arange(len(runs))
     left = np.zeros(len(runs))
     widest = float(splits.sum(axis=1).max()) or 1.0
@@ -447,238 +415,4 @@ def plot_time_split(
     ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False, fontsize="small")
     if title:
         ax.set_title(title)
-    return fig
-
-
-# -- benchmarks and evaluations ---------------------------------------------------------------
-
-
-def plot_bars(
-    values: Mapping[str, float],
-    ylabel: str = "",
-    title: str | None = None,
-    log: bool = False,
-    ax: Axes | None = None,
-) -> Figure:
-    """A bar per entry, its value written above it (e.g. env frames/s per env family).
-
-    :param values: ``{name: value}``, drawn in the order given.
-    :param ylabel: y-axis label (units).
-    :param title: axes title.
-    :param log: logarithmic y axis (all values must then be > 0).
-    :param ax: axes to draw into; a new figure is made when ``None``.
-    :return: the figure (one bar container with ``len(values)`` bars).
-    """
-    if not isinstance(values, Mapping) or not values:
-        raise ValueError("values must be a non-empty {name: value} dict")
-    names = [str(k) for k in values]
-    vals = np.array([float(v) for v in values.values()])
-    if not np.all(np.isfinite(vals)):
-        bad = [n for n, v in zip(names, vals, strict=True) if not np.isfinite(v)]
-        raise ValueError(f"values must be finite numbers; not finite: {', '.join(bad)}")
-    if log and np.any(vals <= 0):
-        raise ValueError("log=True needs every value > 0")
-    fig, ax = _figure_and_axes(ax, (max(4.0, 1.1 * len(names) + 1.5), 4))
-    bars = ax.bar(names, vals, color=[f"C{i % 10}" for i in range(len(names))])
-    ax.bar_label(bars, labels=[_fmt(v) for v in vals], padding=2, fontsize="small")
-    if log:
-        ax.set_yscale("log")
-        ax.set_ylim(top=vals.max() * 3)  # headroom for the value labels
-    else:
-        top = max(vals.max(), 0.0)
-        ax.set_ylim(top=top * 1.12 if top > 0 else None)
-        _short_ticks(ax.yaxis)
-    if ylabel:
-        ax.set_ylabel(ylabel)
-    if title:
-        ax.set_title(title)
-    if len(names) > 5 or max(len(n) for n in names) > 10:
-        ax.tick_params(axis="x", labelrotation=30)
-        for t in ax.get_xticklabels():
-            t.set_horizontalalignment("right")
-    ax.grid(axis="y", alpha=0.3)
-    ax.set_axisbelow(True)
-    return fig
-
-
-def plot_scaling(
-    xs: Sequence[float],
-    ys: Sequence[float],
-    ideal: bool = True,
-    xlabel: str = "workers",
-    ylabel: str = "env steps/s",
-    title: str | None = "Throughput scaling",
-    label: str = "measured",
-    ax: Axes | None = None,
-) -> Figure:
-    """Throughput against the number of workers, with the ideal linear line from the first point.
-
-    Each point is annotated with its efficiency: measured / ideal.
-
-    :param xs: worker counts (> 0, increasing).
-    :param ys: throughput measured at each count.
-    :param ideal: draw ``ys[0] * xs / xs[0]``.
-    :param xlabel: x-axis label.
-    :param ylabel: y-axis label.
-    :param title: axes title.
-    :param label: legend label of the measured curve.
-    :param ax: axes to draw into; a new figure is made when ``None``.
-    :return: the figure (two lines with ``ideal``, else one).
-    """
-    x = np.asarray(xs, dtype=np.float64).ravel()
-    y = np.asarray(ys, dtype=np.float64).ravel()
-    if x.size == 0:
-        raise ValueError("xs is empty")
-    if x.size != y.size:
-        raise ValueError(f"xs and ys differ in length: {x.size} vs {y.size}")
-    if np.any(x <= 0) or np.any(np.diff(x) <= 0):
-        raise ValueError(f"xs must be positive and increasing, got {x.tolist()}")
-    fig, ax = _figure_and_axes(ax, (6, 4))
-    ax.plot(x, y, marker="o", linewidth=2, color="C0", label=label)
-    if ideal:
-        line = y[0] * x / x[0]
-        ax.plot(x, line, linestyle="--", color="0.5", label="ideal (linear)")
-        if x.size > 1:
-            for xi, yi, li in zip(x[1:], y[1:], line[1:], strict=True):
-                ax.annotate(
-                    f"{yi / li:.0%}",
-                    (xi, yi),
-                    textcoords="offset points",
-                    xytext=(0, -14),
-                    ha="center",
-                    fontsize="small",
-                    color="C0",
-                )
-        if x.size > 1:
-            ax.text(
-                0.98,
-                0.03,
-                "% = measured / ideal",
-                transform=ax.transAxes,
-                ha="right",
-                va="bottom",
-                fontsize="small",
-                color="C0",
-            )
-    ax.set_xticks(x, [_fmt(v) for v in x])
-    _short_ticks(ax.yaxis)
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-    ax.set_ylim(bottom=0)
-    if title:
-        ax.set_title(title)
-    ax.legend(loc="upper left", fontsize="small")
-    ax.grid(alpha=0.3)
-    return fig
-
-
-def plot_scores(
-    score_lists: Mapping[str, Any],
-    ylabel: str = "episode return",
-    title: str | None = "Score distribution",
-    ax: Axes | None = None,
-    seed: int = 0,
-) -> Figure:
-    """Score distributions side by side: a box plot with every episode as a jittered dot.
-
-    :param score_lists: ``{label: scores}``; scores may be a list of numbers or an
-        :class:`~rlkit.evaluation.EvalResult` (its ``.scores``).
-    :param ylabel: y-axis label.
-    :param title: axes title.
-    :param ax: axes to draw into; a new figure is made when ``None``.
-    :param seed: seed of the horizontal jitter (the dots don't move between redraws).
-    :return: the figure (one dot collection per label).
-    """
-    if not isinstance(score_lists, Mapping) or not score_lists:
-        raise ValueError("score_lists must be a non-empty {label: [score, ...]} dict")
-    labels, data = [], []
-    for lab, scores in score_lists.items():
-        arr = np.asarray(getattr(scores, "scores", scores), dtype=np.float64).ravel()
-        if arr.size == 0:
-            raise ValueError(f"score_lists[{lab!r}] is empty")
-        labels.append(str(lab))
-        data.append(arr)
-    fig, ax = _figure_and_axes(ax, (max(4.0, 1.6 * len(data) + 1.5), 4))
-    pos = np.arange(1, len(data) + 1)
-    ax.boxplot(data, positions=pos, widths=0.5, showfliers=False, medianprops={"color": "black"})
-    rng = np.random.default_rng(seed)
-    for i, arr in enumerate(data):
-        jitter = rng.uniform(-0.15, 0.15, size=arr.size)
-        ax.scatter(pos[i] + jitter, arr, s=14, alpha=0.6, color=f"C{i % 10}", zorder=3)
-    # Tick labels carry n and the mean, the two numbers a reader asks for first.
-    ax.set_xticks(
-        pos,
-        [f"{lab}\nn={a.size}, mean {a.mean():.3g}" for lab, a in zip(labels, data, strict=True)],
-    )
-    ax.set_ylabel(ylabel)
-    if title:
-        ax.set_title(title)
-    ax.grid(axis="y", alpha=0.3)
-    return fig
-
-
-def _frame_image(frame: Any) -> np.ndarray:
-    a = np.asarray(frame)
-    if a.ndim == 2:
-        return a
-    if a.ndim == 3 and a.shape[-1] in (3, 4):
-        return a  # (H, W, 3) colour, or RGBA
-    if a.ndim == 3:
-        return a[-1]  # (C, H, W) frame stack: the newest frame is last
-    raise ValueError(f"a frame must be (H, W), (H, W, 3) or (C, H, W), got shape {a.shape}")
-
-
-def show_frames(
-    frames: Any,
-    ncols: int = 4,
-    titles: Sequence[str] | None = None,
-    max_frames: int | None = 32,
-    cell_size: float = 2.4,
-) -> Figure:
-    """A grid of game frames.
-
-    :param frames: a list or array of frames, each ``(H, W)`` grayscale, ``(H, W, 3)`` colour or
-        ``(C, H, W)`` stacked grayscale (the last, newest frame of the stack is shown). An array
-        is a batch: ``(N, H, W)``, ``(N, H, W, 3)`` or ``(N, C, H, W)``.
-    :param ncols: images per row.
-    :param titles: one title per frame; frame indices are used when ``None``.
-    :param max_frames: show at most this many frames, evenly spaced (``None``: all).
-    :param cell_size: width in inches of one image.
-    :return: the figure.
-    """
-    items = list(frames)
-    if not items:
-        raise ValueError("frames is empty")
-    if not isinstance(ncols, int | np.integer) or ncols < 1:
-        raise ValueError(f"ncols must be an integer ≥ 1, got {ncols!r}")
-    if titles is not None and len(titles) != len(items):
-        raise ValueError(f"got {len(titles)} titles for {len(items)} frames")
-    index = np.arange(len(items))
-    if max_frames is not None and len(items) > max_frames:
-        index = np.unique(np.linspace(0, len(items) - 1, max_frames).round().astype(int))
-    images = [_frame_image(items[i]) for i in index]
-    names = [titles[i] for i in index] if titles is not None else [f"#{i}" for i in index]
-    ncols = min(int(ncols), len(images))
-    nrows = math.ceil(len(images) / ncols)
-    h, w = images[0].shape[:2]
-    fig, axes = _subplots(
-        nrows=nrows,
-        ncols=ncols,
-        squeeze=False,
-        figsize=(cell_size * ncols, (cell_size * h / w + 0.35) * nrows),
-        layout="constrained",
-    )
-    for k, ax in enumerate(axes.flat):
-        ax.set_axis_off()
-        if k >= len(images):
-            continue
-        img = images[k]
-        if img.ndim == 2:
-            vmax = 255 if img.dtype == np.uint8 else None
-            ax.imshow(
-                img, cmap="gray", vmin=0 if vmax else None, vmax=vmax, interpolation="nearest"
-            )
-        else:
-            ax.imshow(img, interpolation="nearest")
-        ax.set_title(names[k], fontsize="small")
     return fig
