@@ -14,7 +14,7 @@ import time
 from typing import Any
 
 from rlkit.bench.harness import result_header
-from rlkit.training import StopAtTarget
+from rlkit.callbacks import StopAtTarget
 
 
 def bench_dqn(
