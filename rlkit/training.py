@@ -9,8 +9,9 @@ storage, and each :meth:`Agent.iterate` acts, steps the envs through :meth:`Trai
 and learns.
 
 Callbacks receive :class:`rlkit.records.Progress` records (plain data, so a remote run can
-stream them). A callback that needs the live network — :class:`KeepBest` — gets the agent once
-through :meth:`Callback.bind`, which only ever runs in the process that trains.
+stream them). A callback that needs the live network (:class:`rlkit.callbacks.KeepBest`) gets
+the agent once through :meth:`Callback.bind`, which only ever runs in the process that trains.
+Ready-made callbacks live in :mod:`rlkit.callbacks`; the dashboard in :mod:`rlkit.ui.dashboard`.
 """
 
 from __future__ import annotations
@@ -50,61 +51,6 @@ class Callback:
 
     def on_end(self, progress: Progress) -> None:
         """Training has finished (or was stopped)."""
-
-
-class KeepBest(Callback):
-    """Remember the weights of the best greedy evaluation and restore them when training ends.
-
-    DQN's greedy score often rises, dips and recovers as training goes on; keeping the best
-    evaluated policy is the usual remedy. The evaluations use fresh episodes, but picking the
-    maximum of several noisy evaluations still flatters it a little: confirm the kept policy on
-    new episodes (``rlkit.evaluation.evaluate``) before quoting its score.
-
-    :param restore: load the best weights into the model at the end of training.
-    """
-
-    def __init__(self, restore: bool = True):
-        self.restore = restore
-        self.best_score: float | None = None
-        self.best_step: int | None = None
-        self.best_state: dict[str, Any] | None = None
-        self._model: torch.nn.Module | None = None
-
-    def bind(self, agent: Agent) -> None:
-        self._model = agent.model
-
-    def on_eval(self, progress: Progress) -> None:
-        ev = progress.evaluation
-        if self._model is None or ev is None:
-            return
-        if self.best_score is None or ev.mean > self.best_score:
-            self.best_score, self.best_step = ev.mean, ev.env_step
-            self.best_state = {k: v.detach().clone() for k, v in self._model.state_dict().items()}
-
-    def on_end(self, progress: Progress) -> None:
-        if self.restore and self.best_state is not None and self._model is not None:
-            self._model.load_state_dict(self.best_state)
-
-
-class StopAtTarget(Callback):
-    """Stop training at the first greedy evaluation whose mean reaches ``target``.
-
-    After training, ``seconds``, ``steps`` and ``score`` say when it was reached (training
-    seconds, evaluation excluded), or stay ``None``.
-    """
-
-    def __init__(self, target: float):
-        self.target = float(target)
-        self.seconds: float | None = None
-        self.steps: int | None = None
-        self.score: float | None = None
-
-    def on_eval(self, progress: Progress) -> bool:
-        ev = progress.evaluation
-        if ev is not None and ev.mean >= self.target:
-            self.seconds, self.steps, self.score = ev.train_seconds, ev.env_step, ev.mean
-            return True
-        return False
 
 
 class Agent(Protocol):
@@ -287,8 +233,8 @@ class Trainer:
                 self._emit("log")
             if step >= next_eval:
                 next_eval = next_multiple(step, c.eval_interval)
-                row = self._evaluate()
-                if any([bool(cb.on_eval(self._progress("eval", row))) for cb in self.callbacks]):
+                progress = self._progress("eval", self._evaluate())  # one record for all
+                if any([bool(cb.on_eval(progress)) for cb in self.callbacks]):
                     self.stopped = True
             if self.run_dir is not None and step >= next_ckpt:
                 next_ckpt = next_multiple(step, c.checkpoint_interval)

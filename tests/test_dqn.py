@@ -333,7 +333,7 @@ def test_resume_continues_the_replay_sampler_stream(tmp_path, monkeypatch):
 
 
 def test_keep_best_restores_the_best_evaluated_weights():
-    from rlkit.training import KeepBest
+    from rlkit.callbacks import KeepBest
 
     keep = KeepBest()
     result = train_dqn(tiny(total_steps=600, eval_interval=100), device="cpu", callbacks=[keep])

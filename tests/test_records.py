@@ -41,8 +41,10 @@ def tiny_run(**kw):
         log_interval=100,
         **kw,
     )
-    rec = Recorder()
-    return train(cfg, device="cpu", callbacks=[rec]), rec
+    first, rec = Recorder(), Recorder()  # every callback sees the same records
+    result = train(cfg, device="cpu", callbacks=[first, rec])
+    assert first.records == rec.records
+    return result, rec
 
 
 def test_progress_holds_plain_data_and_rebuilds_the_history():

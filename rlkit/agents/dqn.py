@@ -49,8 +49,8 @@ def epsilon_at(config: DQNConfig, step: int) -> float:
 
 
 def make_optimizer(config: DQNConfig, params) -> torch.optim.Optimizer:
-    # The fused kernels update all parameters in one call: ~0.5 ms less per update on a CPU
-    # for a small net, where per-tensor overhead dominates.
+    # The fused kernels update all parameters in one call, which matters on a CPU for a small
+    # net, where per-tensor overhead dominates.
     if config.optimizer == "adam":
         return torch.optim.Adam(params, lr=config.lr, fused=True)
     if config.optimizer == "adamw":

@@ -1,10 +1,10 @@
 """A fast ViZDoom environment that drives ``vizdoom.DoomGame`` directly.
 
-vizdoom's own gymnasium wrapper renders 320×240 RGB into dict observations and runs about 2.5×
-slower than the raw game loop at low resolution (see ``python -m rlkit bench env``). This env
-renders grayscale at the smallest engine resolution that covers the requested observation size,
-subsamples with precomputed indices (no per-step resize library call), and returns uint8 frames
-shaped ``(stack, H, W)``.
+vizdoom's own gymnasium wrapper renders 320×240 RGB into dict observations, which costs far
+more than the raw game loop at low resolution (``python -m rlkit bench env`` compares them).
+This env renders grayscale at the smallest engine resolution that covers the requested
+observation size, subsamples with precomputed indices (no per-step resize library call), and
+returns uint8 frames shaped ``(stack, H, W)``.
 
 Episode ends follow gymnasium's convention: ``terminated`` when the player dies or the scenario's
 goal ends the episode, ``truncated`` when the scenario's ``episode_timeout`` is reached — never

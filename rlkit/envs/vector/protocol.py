@@ -29,8 +29,8 @@ OK, ERROR = 0, 1
 # How often a blocked side wakes to check that the other side is still alive. This only matters
 # once something has died; a live peer wakes the waiter at once through the semaphore.
 POLL_S = 0.2
-# How long a waiter polls before it sleeps (see spin_acquire): covers a ViZDoom step with
-# reset (~1.5 ms); a waiter that polls in vain yields its CPU to whatever else is runnable.
+# How long a waiter polls before it sleeps (see spin_acquire): long enough to cover a ViZDoom
+# step with an episode reset; a waiter that polls in vain yields its CPU to whatever else runs.
 DEFAULT_SPIN_S = 0.002
 INFO_BYTES = 16384  # per worker; a pickled reply larger than this goes through the pipe
 # A step's info made of up to this many floats (ViZDoom's game variables) travels as numbers in
@@ -127,7 +127,7 @@ def spin_acquire(sem: Any, spin_s: float) -> bool:
 
     Each poll is a userspace atomic and ``sched_yield`` hands the CPU to anything else runnable,
     so a spinning waiter costs little, while a sleeping one costs a wake-up: on a small VM an
-    idle vCPU halts and waking it takes tens of microseconds, a big share of a ~250 µs env step.
+    idle vCPU halts, and waking it costs a sizeable share of one env step.
     """
     if sem.acquire(False):
         return True

@@ -2,9 +2,9 @@
 
 This pays off for envs that release Python's GIL while they wait — ViZDoom does: its engine is
 a separate process, and ``make_action`` blocks in C++ without the GIL. Then N threads step N
-games at once with no pickling and no worker processes. Their hand-offs sleep and wake, though:
-on a 2-vCPU VM 2 envs stepped 0.75–1.14× as fast as one, behind the ``"shm"`` backend
-(1.24–1.50×), whose waiting sides poll instead (``python -m rlkit bench env`` measures both).
+games at once with no pickling and no worker processes. Their hand-offs sleep and wake, though,
+so on a small VM they trail the ``"shm"`` backend, whose waiting sides poll instead
+(``python -m rlkit bench env`` measures both; the figures are in ``data/benchmarks/``).
 For pure-Python envs such as CartPole the GIL serialises the threads and this is slower than
 ``SyncVectorEnv``.
 

@@ -1,0 +1,107 @@
+"""The package's boundaries: no import cycles, no reaching into another module's private names,
+no module that grew past one idea."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+from rlkit.paths import ROOT
+
+PACKAGE = ROOT / "rlkit"
+# Modules allowed past ~400 lines because they hold one idea, and what that idea is.
+ONE_IDEA = {
+    "rlkit/ui/dashboard.py": "the Dashboard class: one display in four modes",
+    "rlkit/envs/vector/shm.py": "the SharedMemoryVectorEnv class",
+    "rlkit/checkpoints.py": "safe checkpoint files: write, read, check, rebuild",
+    "rlkit/training.py": "the Trainer and the hooks it calls",
+    "rlkit/ui/plots.py": "figures of training runs",
+}
+MAX_LINES = 420
+
+
+def _modules() -> dict[str, Path]:
+    out = {}
+    for path in sorted(PACKAGE.rglob("*.py")):
+        parts = path.relative_to(ROOT).with_suffix("").parts
+        name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+        out[name] = path
+    return out
+
+
+def _imports(path: Path, name: str) -> list[tuple[str, list[str], bool]]:
+    """(module imported, names taken from it, at module level?) for each rlkit import."""
+    tree = ast.parse(path.read_text())
+    top = {id(n) for n in tree.body}
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                base = ".".join(package.split(".")[: len(package.split(".")) - node.level + 1])
+                base = f"{base}.{node.module}" if node.module else base
+            if base.startswith("rlkit"):
+                found.append((base, [a.name for a in node.names], id(node) in top))
+        elif isinstance(node, ast.Import):
+            for a in node.names:
+                if a.name.startswith("rlkit"):
+                    found.append((a.name, [], id(node) in top))
+    return found
+
+
+def test_no_module_imports_another_modules_private_names():
+    modules = _modules()
+    offenders = []
+    for name, path in modules.items():
+        for target, names, _ in _imports(path, name):
+            for n in names:
+                if n.startswith("_") and not n.startswith("__"):
+                    offenders.append(f"{name} imports {n} from {target}")
+    assert not offenders, offenders
+
+
+def test_module_level_imports_have_no_cycle():
+    modules = _modules()
+    graph = {name: set() for name in modules}
+    for name, path in modules.items():
+        for target, names, top in _imports(path, name):
+            if not top:
+                continue
+            # "from rlkit.x import y" may name a submodule y or an attribute of rlkit.x
+            for cand in [f"{target}.{n}" for n in names] + [target]:
+                if cand in modules and cand != name:
+                    graph[name].add(cand)
+                    break
+    # A package's __init__ importing its own submodules is how packages work: not a cycle.
+    for name in graph:
+        graph[name] = {t for t in graph[name] if not t.startswith(name + ".")}
+    state: dict[str, int] = {}
+    path: list[str] = []
+
+    def visit(node: str) -> None:
+        state[node] = 1
+        path.append(node)
+        for nxt in sorted(graph[node]):
+            if state.get(nxt) == 1:
+                raise AssertionError(
+                    "import cycle: " + " -> ".join([*path[path.index(nxt) :], nxt])
+                )
+            if nxt not in state:
+                visit(nxt)
+        path.pop()
+        state[node] = 2
+
+    for node in sorted(graph):
+        if node not in state:
+            visit(node)
+
+
+def test_modules_stay_small_unless_they_hold_one_idea():
+    long = {}
+    for path in PACKAGE.rglob("*.py"):
+        rel = path.relative_to(ROOT).as_posix()
+        n = len(path.read_text().splitlines())
+        if n > MAX_LINES and rel not in ONE_IDEA:
+            long[rel] = n
+    assert not long, f"split these or list them in ONE_IDEA with the idea they hold: {long}"
