@@ -3,23 +3,69 @@
 ``teach`` runs each notebook with its own parameter cell (teaching scale); ``ci`` injects the
 smoke-scale values from ``notebooks/ci_params.yaml``. Outputs go to a separate folder, so the
 committed notebooks stay clean.
+
+While a notebook runs, the console shows which code cell is running and the training progress
+of that cell (the text dashboard's ``start``/``step``/``eval``/``done`` lines; nothing else a
+cell prints): one line that updates in place on a terminal, plain lines otherwise (CI logs)::
+
+    [rlkit] 02_dqn_classic_control (ci) {"cartpole_steps": 3000, ...}
+    [rlkit] 02_dqn_classic_control  cell 4/10  6.1 s
+    [rlkit] 02_dqn_classic_control      step 2000/3000 | 1432 steps/s | ETA 1s | eps 0.05
+    [rlkit] 02_dqn_classic_control  done in 41.0 s
+
+Afterwards :func:`format_table` lists each notebook with its time and the claims it checked
+about itself (:func:`rlkit.ui.report.claim`). The first failing notebook stops the run (a later
+notebook may read what an earlier one wrote): :func:`run_notebooks` then raises
+:class:`NotebookError`, which names the cell and the error in one line and still carries the
+rows of the notebooks run so far.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import re
+import shutil
+import sys
+import tempfile
+import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from rlkit.paths import NOTEBOOKS_DIR, ROOT
 
+__all__ = [
+    "SCALES",
+    "NotebookError",
+    "Progress",
+    "ci_parameters",
+    "format_table",
+    "notebook_claims",
+    "notebook_paths",
+    "run_notebooks",
+]
+
 SCALES = ("ci", "teach")
 
+# The text dashboard's lines (rlkit.ui.dashboard): a tag, then the env step, e.g.
+# "step   2000/10000 | 1432 steps/s | ETA 6s". Only these are forwarded to the console.
+DASHBOARD_LINE = re.compile(r"(start|step|eval|done|stop) +\d+(/\d+)?( \||$)")
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+_MAX_ERROR_CHARS = 300
 
-def notebook_paths(only: list[str] | None = None) -> list[Path]:
-    """The ordered notebooks ``NN_name.ipynb``; ``only`` filters by prefix or name."""
-    paths = sorted(NOTEBOOKS_DIR.glob("[0-9][0-9]_*.ipynb"))
+
+def notebook_paths(
+    only: list[str] | None = None, notebooks_dir: str | Path = NOTEBOOKS_DIR
+) -> list[Path]:
+    """The ordered notebooks ``NN_name.ipynb``.
+
+    :param only: keep just these, by name prefix (``"03"``) or file name.
+    :param notebooks_dir: the folder holding them (default: the repo's ``notebooks/``).
+    :return: the paths, in order.
+    :raises ValueError: when ``only`` matches none (naming the valid ones).
+    """
+    paths = sorted(Path(notebooks_dir).glob("[0-9][0-9]_*.ipynb"))
     if only:
         chosen = [p for p in paths if any(p.stem.startswith(o) or p.name == o for o in only)]
         if not chosen:
@@ -46,42 +92,381 @@ def _kernel_name() -> str:
     return "rlkit" if "rlkit" in KernelSpecManager().find_kernel_specs() else "python3"
 
 
+def _kernel_options(folder: str) -> dict[str, Any]:
+    """papermill/nbclient options that connect to the kernel over Unix sockets in ``folder``.
+
+    Over TCP (jupyter_client's default) every message crosses localhost in plain text, and
+    ipykernel says so on stderr at each kernel start ("Kernel is running over TCP without
+    encryption"). IPC sockets in a private temporary folder (``mkdtemp`` makes it 0700) can only
+    be opened by this user, so there is nothing to warn about, and no TCP port is picked, closed
+    and re-bound (a race on a shared machine). Windows has no IPC transport: TCP stays there.
+    """
+    import zmq
+    from traitlets.config import Config
+
+    # A Unix socket's path has at most ~104 bytes (macOS; 108 on Linux): a long TMPDIR keeps TCP.
+    if os.name != "posix" or not zmq.has("ipc") or len(os.path.join(folder, "kernel-9")) > 100:
+        return {}
+    manager = {
+        "transport": "ipc",
+        # Both must be set: left alone, the socket files would land in the working directory.
+        "ip": os.path.join(folder, "kernel"),
+        "connection_file": os.path.join(folder, "kernel.json"),
+    }
+    return {"config": Config({"KernelManager": manager})}
+
+
+def notebook_claims(nb: Any) -> list[dict[str, Any]]:
+    """The claims a notebook checked about itself, from its executed outputs.
+
+    :func:`rlkit.ui.report.claim` displays each with the output metadata
+    ``{"rlkit": {"claim": text, "holds": bool, "numbers": str}}``.
+
+    :param nb: an executed notebook (an ``nbformat`` node or the same structure as plain dicts).
+    :return: ``[{"claim": text, "holds": bool, "numbers": str}, ...]`` in notebook order.
+    """
+    from rlkit.ui.report import METADATA_KEY
+
+    claims = []
+    for cell in nb.get("cells", []):
+        for output in cell.get("outputs", []) or []:
+            if output.get("output_type") not in ("display_data", "execute_result"):
+                continue
+            meta = (output.get("metadata") or {}).get(METADATA_KEY)
+            if isinstance(meta, dict) and "claim" in meta:
+                claims.append(
+                    {
+                        "claim": str(meta["claim"]),
+                        "holds": bool(meta.get("holds")),
+                        "numbers": str(meta.get("numbers") or ""),
+                    }
+                )
+    return claims
+
+
+def _one_line(ename: str, evalue: str) -> str:
+    """``"AssertionError: claim does not hold: …"``: whitespace collapsed, at most 300 chars."""
+    text = " ".join(f"{ename}: {evalue}".split()) if evalue else ename
+    return text if len(text) <= _MAX_ERROR_CHARS else text[: _MAX_ERROR_CHARS - 1] + "…"
+
+
+def _failing_line(traceback: list[str], source: str) -> str:
+    """Where in the cell it failed: ``"In [7], line 2: claim(...)"``, from IPython's traceback.
+
+    IPython marks a frame in the notebook's code ``Cell In[7], line 2`` and its line
+    ``----> 2 …``; the last such frame is the line of the notebook's own code that failed, even
+    when the error was raised deeper, in rlkit. Falls back to the cell's first line when the
+    traceback has no such frame (a SyntaxError).
+    """
+    for entry in reversed(traceback or []):
+        text = _ANSI.sub("", entry)
+        head = re.search(r"Cell In\s*\[(\d+)\], line (\d+)", text)
+        arrow = re.search(r"^-+> *\d+ (.*)$", text, re.MULTILINE)
+        if head and arrow:
+            return f"In [{head.group(1)}], line {head.group(2)}: {arrow.group(1).strip()}"
+    first = next((line.strip() for line in source.splitlines() if line.strip()), "")
+    return f"cell starts: {first}" if first else ""
+
+
+def _runs(cell: Any) -> bool:
+    """Whether nbclient executes this cell (the cells :class:`Progress` counts)."""
+    return (
+        cell.get("cell_type") == "code"
+        and bool(str(cell.get("source", "")).strip())
+        and "skip-execution" not in cell.get("metadata", {}).get("tags", [])
+    )
+
+
+def _is_terminal(stream: TextIO) -> bool:
+    try:
+        return stream.isatty() and os.environ.get("TERM") != "dumb"
+    except (AttributeError, ValueError):  # no isatty, or a closed stream
+        return False
+
+
+class Progress:
+    """The console view of one running notebook: nbclient hooks plus papermill's stdout copy.
+
+    :meth:`on_notebook_start` and :meth:`on_cell_execute` are nbclient hooks; papermill writes
+    the cells' stdout to :meth:`write` (its ``stdout_file``), from which only the dashboard's
+    lines are kept. On a terminal one status line is redrawn in place (and every second, so the
+    clock moves during a silent cell); elsewhere each event is a line of its own.
+
+    :param name: the notebook's stem, the prefix of every line.
+    :param stream: where to write (default ``sys.stdout``).
+    :param live: redraw one line in place; default: whether ``stream`` is a terminal.
+    """
+
+    def __init__(self, name: str, stream: TextIO | None = None, live: bool | None = None):
+        self.name = name
+        self.stream = stream if stream is not None else sys.stdout
+        self.live = _is_terminal(self.stream) if live is None else live
+        self.notebook: Any = None
+        self.total = 0
+        self.cell = 0
+        self.training = ""
+        self.t0 = time.perf_counter()
+        self._partial = ""
+        self._lock = threading.RLock()
+        self._stop = threading.Event()
+        self._ticker: threading.Thread | None = None
+        self._shown = False  # whether a status line is on screen (live mode)
+
+    # -- as a context: the ticker that keeps the clock moving on a terminal ------------------
+    def __enter__(self) -> Progress:
+        self.t0 = time.perf_counter()
+        if self.live:
+            self._ticker = threading.Thread(target=self._tick, name="rlkit-progress", daemon=True)
+            self._ticker.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._stop.set()
+        if self._ticker is not None:
+            self._ticker.join()
+        with self._lock:
+            self._clear()
+
+    def _tick(self) -> None:
+        while not self._stop.wait(1.0):
+            with self._lock:
+                if self.cell and not self._stop.is_set():
+                    self._redraw()
+
+    # -- nbclient hooks -------------------------------------------------------------------
+    def on_notebook_start(self, notebook: Any = None, **_: Any) -> None:
+        """Called with the parameterised notebook that is about to run (kept, with outputs)."""
+        self.notebook = notebook
+        self.total = sum(1 for c in notebook.cells if _runs(c)) if notebook is not None else 0
+
+    def on_cell_execute(self, **_: Any) -> None:
+        """Called as each code cell starts."""
+        with self._lock:
+            self.cell += 1
+            self.training = ""
+            self._partial = ""
+            if self.live:
+                self._redraw()
+            else:
+                self.line(self.status(with_training=False))
+
+    # -- papermill's stdout_file ----------------------------------------------------------
+    def write(self, text: str) -> int:
+        """Take a chunk of a cell's stdout; forward the complete dashboard lines in it."""
+        with self._lock:
+            chunk = self._partial + text.replace("\r\n", "\n").replace("\r", "\n")
+            *lines, self._partial = chunk.split("\n")
+            for line in lines:
+                self._dashboard(line.strip())
+        return len(text)
+
+    def flush(self) -> None:
+        """Nothing is buffered but a partial line, which waits for its end."""
+
+    def _dashboard(self, line: str) -> None:
+        if not DASHBOARD_LINE.match(line):
+            return
+        if not self.live:
+            self.line(f"    {line}")
+        elif line.startswith(("done", "stop")):
+            # A finished training run stays on screen; the status line moves below it.
+            self.training = ""
+            self.line(f"    {line}")
+        else:
+            self.training = line
+            self._redraw()
+
+    # -- output ---------------------------------------------------------------------------
+    def status(self, with_training: bool = True) -> str:
+        """``[rlkit] <name>  cell 7/10  12.3 s`` and, if shown, the running cell's training."""
+        text = f"[rlkit] {self.name}  cell {self.cell}/{self.total}  {self.elapsed():.1f} s"
+        return f"{text}  {self.training}" if with_training and self.training else text
+
+    def elapsed(self) -> float:
+        """Seconds since the notebook started (its kernel's start included)."""
+        return time.perf_counter() - self.t0
+
+    def line(self, text: str) -> None:
+        """Print ``[rlkit] <name>  text`` (or ``text`` as is if it already starts so)."""
+        prefix = f"[rlkit] {self.name}"
+        out = text if text.startswith(prefix) else f"{prefix}  {text}"
+        with self._lock:
+            self._clear()
+            self.stream.write(out + "\n")
+            if self.live and self.cell and not self._stop.is_set():
+                self._redraw()
+            self.stream.flush()
+
+    def _redraw(self) -> None:
+        width = max(shutil.get_terminal_size().columns - 1, 20)
+        self.stream.write("\r" + self.status()[:width] + "\x1b[K")
+        self.stream.flush()
+        self._shown = True
+
+    def _clear(self) -> None:
+        if self._shown:
+            self.stream.write("\r\x1b[K")
+            self.stream.flush()
+            self._shown = False
+
+    def finish(self, text: str) -> None:
+        """Stop redrawing and print the notebook's last line."""
+        self._stop.set()  # no status line after this one
+        self.line(text)
+
+
+class NotebookError(RuntimeError):
+    """A notebook failed; the run stopped there.
+
+    :param message: one line: the notebook, the cell, the error, where the traceback is.
+    :param rows: the rows of the notebooks run so far, the failed one last.
+    """
+
+    def __init__(self, message: str, rows: list[dict[str, Any]]):
+        super().__init__(message)
+        self.rows = rows
+
+
+def _shown_path(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def _run_one(
+    nb: Path, target: Path, params: dict[str, Any], kernel: str, stream: TextIO
+) -> dict[str, Any]:
+    """Execute one notebook with progress; the row says how it went (``error`` if it failed)."""
+    import papermill as pm
+    from nbclient.exceptions import CellTimeoutError, DeadKernelError
+    from papermill.exceptions import PapermillExecutionError
+
+    progress = Progress(nb.stem, stream)
+    error: str | None = None
+    where = ""
+    with tempfile.TemporaryDirectory(prefix="rlkit-kernel-") as sockets, progress:
+        try:
+            pm.execute_notebook(
+                str(nb),
+                str(target),
+                parameters=params,
+                kernel_name=kernel,
+                cwd=str(ROOT),
+                progress_bar=False,
+                stdout_file=progress,
+                on_notebook_start=progress.on_notebook_start,
+                on_cell_execute=progress.on_cell_execute,
+                **_kernel_options(sockets),
+            )
+        except PapermillExecutionError as e:
+            error = _one_line(e.ename, e.evalue)
+            where = _failing_line(e.traceback, e.source)
+        except (DeadKernelError, CellTimeoutError) as e:  # no error output in the notebook
+            error = _one_line(type(e).__name__, (str(e).strip().splitlines() or [""])[0])
+        seconds = progress.elapsed()
+        if error is None:
+            progress.finish(f"done in {seconds:.1f} s")
+        else:
+            progress.finish(f"failed in cell {progress.cell}/{progress.total}: {error}")
+            if where:
+                progress.line(f"    {where}")
+    row: dict[str, Any] = {
+        "notebook": nb.name,
+        "seconds": round(seconds, 1),
+        "output": str(target),
+        "claims": notebook_claims(progress.notebook) if progress.notebook is not None else [],
+        "error": error,
+    }
+    if error is not None:
+        row["cell"] = progress.cell
+    return row
+
+
 def run_notebooks(
-    scale: str = "ci", out_dir: str | Path | None = None, only: list[str] | None = None
+    scale: str = "ci",
+    out_dir: str | Path | None = None,
+    only: list[str] | None = None,
+    notebooks_dir: str | Path = NOTEBOOKS_DIR,
+    stream: TextIO | None = None,
 ) -> list[dict[str, Any]]:
-    """Execute notebooks in order; stops at the first failure (papermill raises).
+    """Execute notebooks in order, showing progress; stops at the first failure.
+
+    ``timings.json`` in ``out_dir`` gets the rows, also when a notebook failed.
 
     :param scale: ``ci`` (parameters from ``ci_params.yaml``) or ``teach`` (notebook defaults).
     :param out_dir: where executed copies go (default ``runs/<scale>``).
     :param only: run just these notebooks (name prefixes such as ``"03"``).
-    :return: one row per notebook: name, seconds, output path.
+    :param notebooks_dir: the notebooks, with their ``ci_params.yaml`` (default ``notebooks/``).
+    :param stream: where progress goes (default ``sys.stdout``).
+    :return: one row per notebook: ``notebook``, ``seconds``, ``output`` (the executed copy),
+        ``claims`` (see :func:`notebook_claims`) and ``error`` (``None``).
+    :raises NotebookError: when a notebook fails; its ``rows`` end with the failed one (its
+        ``error`` is the one-line exception, ``cell`` the number of the code cell).
     """
-    import papermill as pm
-
     if scale not in SCALES:
         raise ValueError(f"scale must be one of {', '.join(SCALES)}, got {scale!r}")
     from rlkit.paths import runs_dir
 
+    stream = stream if stream is not None else sys.stdout
+    notebooks_dir = Path(notebooks_dir)
+    paths = notebook_paths(only, notebooks_dir)
+    params_all = ci_parameters(notebooks_dir / "ci_params.yaml") if scale == "ci" else {}
     out = Path(out_dir) if out_dir is not None else runs_dir() / scale
     out.mkdir(parents=True, exist_ok=True)
-    params_all = ci_parameters() if scale == "ci" else {}
     kernel = _kernel_name()
-    rows = []
-    for nb in notebook_paths(only):
-        params = dict(params_all.get(nb.stem, {}))
-        target = out / nb.name
-        print(f"[rlkit] {nb.name} ({scale}) {json.dumps(params)}", flush=True)
-        t0 = time.perf_counter()
-        pm.execute_notebook(
-            str(nb),
-            str(target),
-            parameters=params,
-            kernel_name=kernel,
-            cwd=str(ROOT),
-            progress_bar=False,
-        )
-        seconds = time.perf_counter() - t0
-        print(f"[rlkit] {nb.name} done in {seconds:.1f} s", flush=True)
-        rows.append({"notebook": nb.name, "seconds": round(seconds, 1), "output": str(target)})
-    (out / "timings.json").write_text(json.dumps(rows, indent=2) + "\n")
+    rows: list[dict[str, Any]] = []
+    try:
+        for nb in paths:
+            params = dict(params_all.get(nb.stem, {}))
+            stream.write(f"[rlkit] {nb.stem} ({scale}) {json.dumps(params)}\n")
+            stream.flush()
+            row = _run_one(nb, out / nb.name, params, kernel, stream)
+            rows.append(row)
+            if row["error"] is not None:
+                raise NotebookError(
+                    f"{nb.stem} failed in cell {row['cell']}: {row['error']} "
+                    f"(traceback in {_shown_path(out / nb.name)})",
+                    rows,
+                )
+    finally:
+        text = json.dumps(rows, indent=2, ensure_ascii=False) + "\n"
+        (out / "timings.json").write_text(text, encoding="utf-8")
     return rows
+
+
+def _outcomes(row: dict[str, Any]) -> list[str]:
+    """The last column of a row: one entry per claim, or why there is none."""
+    lines = []
+    for c in row.get("claims", []):
+        numbers = f" ({c['numbers']})" if c.get("numbers") else ""
+        lines.append(f"{'✔' if c['holds'] else '✘'} {c['claim']}{numbers}")
+    # A claim that does not hold is what raised: its ✘ line already says why it failed.
+    if row.get("error") and not any(not c["holds"] for c in row.get("claims", [])):
+        lines.append(f"failed: {row['error']}")
+    return lines or ["no claim"]
+
+
+def format_table(rows: list[dict[str, Any]]) -> str:
+    """The summary: notebook, seconds, and each claim held (✔) or not (✘), then a total.
+
+    :param rows: as :func:`run_notebooks` returns them.
+    :return: the table, lines joined by newlines (no trailing newline).
+    """
+    names = [Path(r["notebook"]).stem for r in rows]
+    width = max([len("notebook"), len("total"), *map(len, names)])
+    lines = [f"{'notebook':<{width}}  {'time':>8}  claims"]
+    for name, row in zip(names, rows, strict=True):
+        outcomes = _outcomes(row)
+        lines.append(f"{name:<{width}}  {row['seconds']:>6.1f} s  {outcomes[0]}")
+        lines.extend(f"{'':<{width}}  {'':>8}  {more}" for more in outcomes[1:])
+    claims = [c for r in rows for c in r.get("claims", [])]
+    held = sum(c["holds"] for c in claims)
+    failed = sum(1 for r in rows if r.get("error"))
+    n = len(claims)
+    total = f"{held} of {n} claim{'s' * (n > 1)} held" if n else "no claims"
+    if failed:
+        total += f", {failed} notebook{'s' * (failed > 1)} failed"
+    seconds = sum(r["seconds"] for r in rows)
+    lines.append(f"{'total':<{width}}  {seconds:>6.1f} s  {total}")
+    return "\n".join(lines)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from rlkit.cli.registry import Handler, command
 
@@ -14,11 +15,17 @@ def _notebooks(p: argparse.ArgumentParser) -> Handler:
     p.add_argument("--only", nargs="*", help="notebook name prefixes, e.g. 00 03")
 
     def run(args: argparse.Namespace) -> int:
-        from rlkit.notebooks import run_notebooks
+        from rlkit.notebooks import NotebookError, format_table, run_notebooks
 
-        rows = run_notebooks(args.scale, args.out, args.only)
-        for row in rows:
-            print(f"{row['notebook']:40s} {row['seconds']:7.1f} s")
+        try:
+            rows = run_notebooks(args.scale, args.out, args.only)
+        except NotebookError as e:
+            # The table of what ran still comes first; the traceback is in the executed
+            # notebook, so the error itself is one line, as for every other rlkit error.
+            print("\n" + format_table(e.rows), flush=True)
+            print(f"rlkit: error: {e}", file=sys.stderr)
+            return 1
+        print("\n" + format_table(rows))
         return 0
 
     return run
