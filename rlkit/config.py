@@ -187,7 +187,10 @@ class DQNConfig(RunConfig):
     per_alpha: float = checked(0.6, number_in(0, 1))
     """PER: how strongly priorities shape sampling (0 = uniform), in [0, 1]."""
     per_beta_start: float = checked(0.4, number_in(0, 1))
-    """PER: importance-weight correction at the start, annealed linearly to 1, in [0, 1]."""
+    """PER: importance-weight correction at the start, in [0, 1]."""
+    per_beta_end: float = checked(1.0, number_in(0, 1))
+    """PER: the correction at the end of training, reached linearly; equal to ``per_beta_start``
+    it stays fixed (Schaul et al. anneal it to 1 so that late updates are unbiased)."""
     per_eps: float = checked(1e-6, number_above(0))
     """PER: added to |TD error| so no transition has zero priority."""
     loss: str = checked("huber", one_of(LOSSES))

@@ -341,3 +341,21 @@ def test_keep_best_restores_the_best_evaluated_weights():
     assert keep.best_step in result.history.eval_steps
     for name, tensor in result.model.state_dict().items():
         assert torch.equal(tensor, keep.best_state[name]), name
+
+
+@pytest.mark.parametrize(("start", "end"), [(0.5, 0.5), (0.4, 1.0)])
+def test_per_beta_goes_from_start_to_end(monkeypatch, start, end):
+    from rlkit.buffers import PrioritizedReplayBuffer
+
+    betas = []
+    sample = PrioritizedReplayBuffer.sample
+
+    def spy(self, batch_size, beta=None):
+        betas.append(beta)
+        return sample(self, batch_size, beta=beta)
+
+    monkeypatch.setattr(PrioritizedReplayBuffer, "sample", spy)
+    cfg = tiny(prioritized=True, per_beta_start=start, per_beta_end=end, eval_interval=0)
+    train_dqn(cfg, device="cpu")
+    assert betas[0] == pytest.approx(start + (end - start) * cfg.learning_starts / 300)
+    assert betas[-1] == pytest.approx(end) and min(betas) >= start

@@ -17,7 +17,6 @@ actions and learning is measured separately so a notebook can show where it goes
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -26,7 +25,7 @@ import torch.nn.functional as F
 
 from rlkit.config import DQNConfig
 from rlkit.records import TrainResult
-from rlkit.training import Callback, train
+from rlkit.training import train
 
 
 def build_q_network(config: DQNConfig, obs_shape: Sequence[int], n_actions: int):
@@ -245,7 +244,7 @@ class DQNAgent:
             timer.start()
             for _ in range(rounds * c.gradient_steps):
                 if c.prioritized:
-                    beta = c.per_beta_start + (1.0 - c.per_beta_start) * min(
+                    beta = c.per_beta_start + (c.per_beta_end - c.per_beta_start) * min(
                         1.0, step / c.total_steps
                     )
                     batch = self.buffer.sample(c.batch_size, beta=beta)
@@ -303,18 +302,11 @@ def _final_next_obs(next_obs: np.ndarray, infos: dict[str, Any]) -> np.ndarray:
     return out
 
 
-def train_dqn(
-    config: DQNConfig,
-    device: str | torch.device = "auto",
-    callbacks: Sequence[Callback] = (),
-    run_dir: str | Path | None = None,
-    resume_from: str | Path | None = None,
-    save_buffer: bool = False,
-) -> TrainResult:
-    """Train a DQN agent: :func:`rlkit.training.train` for a :class:`DQNConfig` (same arguments)."""
+def train_dqn(config: DQNConfig, *args: Any, **kwargs: Any) -> TrainResult:
+    """Train a DQN agent: :func:`rlkit.training.train` (same arguments) for a :class:`DQNConfig`."""
     if not isinstance(config, DQNConfig):
         raise TypeError(f"config must be a DQNConfig (see rlkit.config.preset), got {config!r}")
-    return train(config, device, callbacks, run_dir, resume_from, save_buffer)
+    return train(config, *args, **kwargs)
 
 
 def _make_buffer(c: DQNConfig, spec, device):

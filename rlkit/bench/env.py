@@ -221,27 +221,13 @@ def bench_env(
     }
 
 
-def format_env_table(result: Mapping[str, Any]) -> str:
-    """A human-readable table of a :func:`bench_env` record."""
-    mach, s = result["machine"], result["settings"]
-    lines = [
-        f"bench env: {result['env']} on {mach.get('cpu_model')} ({mach.get('cpu_cores')} cores), "
-        f"torch {mach.get('torch')}, vizdoom {mach.get('vizdoom')}",
-        f"obs {s['observation_shape']}, frame skip {s['frame_skip']}"
-        + (f", engine {s['engine_screen']} {s['screen_format']}" if "engine_screen" in s else "")
-        + f"; {s['seconds_per_measurement']:g} s per variant in {s['repeats']} rounds",
-    ]
-    if "vizdoom_gym" in s:
-        g = s["vizdoom_gym"]
-        lines.append(
-            f"vizdoom gym env at its defaults: frame skip {g.get('frames_per_step')}, "
-            f"engine {g.get('engine_screen')} {g.get('screen_format')}"
-        )
-    lines += [
-        "",
-        f"{'variant':<38}{'steps/s':>12}{'start-up s':>12}",
-    ]
-    rows = [
+def variant_rows(result: Mapping[str, Any]) -> list[tuple[str, str, float | None]]:
+    """``(label, key, steps/s)`` for every variant of a :func:`bench_env` record, in table order.
+
+    ``key`` names the variant in ``startup_s`` and ``rounds_steps_per_s``; ``steps/s`` is
+    ``None`` for a variant that did not run (``null_reasons`` says why).
+    """
+    rows: list[tuple[str, str, float | None]] = [
         ("raw DoomGame loop", "raw", result["raw_steps_per_s"]),
         (
             "raw DoomGame loops ×2, lock-step",
@@ -270,6 +256,30 @@ def format_env_table(result: Mapping[str, Any]) -> str:
         (f"rlkit vector threads ×{n}", f"threads{n}", r)
         for n, r in result.get("vector_threads_steps_per_s", {}).items()
     ]
+    return rows
+
+
+def format_env_table(result: Mapping[str, Any]) -> str:
+    """A human-readable table of a :func:`bench_env` record."""
+    mach, s = result["machine"], result["settings"]
+    lines = [
+        f"bench env: {result['env']} on {mach.get('cpu_model')} ({mach.get('cpu_cores')} cores), "
+        f"torch {mach.get('torch')}, vizdoom {mach.get('vizdoom')}",
+        f"obs {s['observation_shape']}, frame skip {s['frame_skip']}"
+        + (f", engine {s['engine_screen']} {s['screen_format']}" if "engine_screen" in s else "")
+        + f"; {s['seconds_per_measurement']:g} s per variant in {s['repeats']} rounds",
+    ]
+    if "vizdoom_gym" in s:
+        g = s["vizdoom_gym"]
+        lines.append(
+            f"vizdoom gym env at its defaults: frame skip {g.get('frames_per_step')}, "
+            f"engine {g.get('engine_screen')} {g.get('screen_format')}"
+        )
+    lines += [
+        "",
+        f"{'variant':<38}{'steps/s':>12}{'start-up s':>12}",
+    ]
+    rows = variant_rows(result)
     for label, key, rate in rows:
         startup = result["startup_s"].get(key)
         lines.append(f"{label:<38}{_fmt(rate, ',.0f'):>12}{_fmt(startup, '.2f'):>12}")

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
 from rlkit.ui.figures import figure_and_axes, fmt_number, short_ticks, subplots
 
-__all__ = ["plot_bars", "plot_scaling", "plot_scores", "show_frames"]
+__all__ = ["plot_bars", "plot_ipc_cost", "plot_scaling", "plot_scores", "show_frames"]
 
 
 # -- benchmarks and evaluations ---------------------------------------------------------------
@@ -140,6 +140,38 @@ def plot_scaling(
         ax.set_title(title)
     ax.legend(loc="upper left", fontsize="small")
     ax.grid(alpha=0.3)
+    return fig
+
+
+def plot_ipc_cost(
+    costs: Sequence[Mapping[str, float]],
+    title: str | None = "Moving observations between processes",
+    ax: Axes | None = None,
+) -> Figure:
+    """MB/s against observation size for each way of moving it (rows of
+    :func:`rlkit.bench.ipc.ipc_cost`): pickled through a pipe, shared memory with a 1-byte
+    signal, and a plain copy inside one process, on log-log axes.
+
+    :param costs: the rows, each with ``obs_bytes`` and the ``*_bytes_per_s`` rates.
+    :param title: axes title.
+    :param ax: axes to draw into; a new figure is made when ``None``.
+    :return: the figure (one line per way).
+    """
+    if not costs:
+        raise ValueError("costs is empty: measure with rlkit.bench.ipc.ipc_cost first")
+    fig, ax = figure_and_axes(ax, (6, 3.5))
+    kb = [r["obs_bytes"] / 1024 for r in costs]
+    for key, label in [
+        ("pipe_bytes_per_s", "pickled through a pipe"),
+        ("shm_bytes_per_s", "shared memory + 1-byte signal"),
+        ("local_copy_bytes_per_s", "copy inside one process"),
+    ]:
+        ax.loglog(kb, [r[key] / 1e6 for r in costs], marker="o", label=label)
+    ax.set_xlabel("observation size (KB)")
+    ax.set_ylabel("MB/s")
+    ax.legend(fontsize="small")
+    if title:
+        ax.set_title(title)
     return fig
 
 
