@@ -8,9 +8,9 @@ STAMP := $(VENV)/.rlkit-installed
 TORCH_SPEC ?= torch==2.13.0
 RUNS ?= runs
 
-.PHONY: setup test lint unit notebooks notebooks-ci lab bench clean
+.PHONY: setup browser test lint unit notebooks notebooks-ci lab bench clean
 
-setup: $(STAMP)
+setup: $(STAMP) browser
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -20,11 +20,31 @@ $(STAMP): pyproject.toml
 	$(PY) -m ipykernel install --sys-prefix --name rlkit --display-name "Python (rlkit)" >/dev/null
 	touch $(STAMP)
 
+# Headless Chromium from Debian's packages, for tests/test_jupyterlab.py (playwright drives it;
+# no browser is ever downloaded). Installed only when missing, as root where apt-get exists; any
+# failure is reported, not fatal, so that test skips with the reason instead of breaking setup.
+CHROMIUM ?= /usr/bin/chromium
+browser:
+	@if [ -x $(CHROMIUM) ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "browser: installing chromium with apt-get (once)"; \
+	  log=$$(mktemp); \
+	  if (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) \
+	      >"$$log" 2>&1; then :; else \
+	    tail -n 5 "$$log"; \
+	    echo "browser: chromium could not be installed; tests/test_jupyterlab.py will skip"; \
+	  fi; \
+	  rm -f "$$log"; \
+	else \
+	  echo "browser: no $(CHROMIUM), and installing it needs root and apt-get;" \
+	    "tests/test_jupyterlab.py will skip"; \
+	fi
+
 lint: $(STAMP)
 	$(PY) -m ruff check rlkit tests notebooks
 	$(PY) -m ruff format --check rlkit tests
 
-unit: $(STAMP)
+unit: $(STAMP) browser
 	$(PY) -m pytest tests
 
 # Smoke scale: execute every notebook with notebooks/ci_params.yaml, then validate with nbval.
@@ -38,8 +58,9 @@ test: lint unit notebooks-ci
 notebooks: $(STAMP)
 	$(PY) -m rlkit notebooks --scale teach --out $(RUNS)/notebooks
 
+# Jupyter refuses to start as root without --allow-root (containers, CI machines).
 lab: $(STAMP)
-	$(VENV)/bin/jupyter lab notebooks
+	$(VENV)/bin/jupyter lab notebooks $(if $(filter 0,$(shell id -u)),--allow-root)
 
 bench: $(STAMP)
 	mkdir -p $(RUNS)
