@@ -16,7 +16,7 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_outp
 from rlkit.cli import main
 from rlkit.notebooks import (
     NotebookError,
-    Progress,
+    NotebookProgress,
     _failing_line,
     _kernel_options,
     format_table,
@@ -107,7 +107,7 @@ def test_failing_line_is_the_cells_own_line_from_the_traceback():
 
 
 # -- progress: cells and dashboard lines, nothing else ----------------------------------------
-def _running(progress: Progress, cells: int = 3) -> Progress:
+def _running(progress: NotebookProgress, cells: int = 3) -> NotebookProgress:
     nb = new_notebook(cells=[new_code_cell(f"x = {i}") for i in range(cells)])
     nb.cells.append(new_markdown_cell("text"))
     nb.cells.append(new_code_cell("   "))  # empty: nbclient skips it, and so does the count
@@ -117,7 +117,7 @@ def _running(progress: Progress, cells: int = 3) -> Progress:
 
 def test_plain_progress_has_a_line_per_cell_and_the_dashboard_lines():
     out = io.StringIO()
-    progress = _running(Progress("02_dqn", out, live=False))
+    progress = _running(NotebookProgress("02_dqn", out, live=False))
     progress.on_cell_execute(cell=None, cell_index=0)
     # chunks need not end at line ends; only the dashboard's lines are forwarded
     progress.write("loading...\nstep   1000/2000 | 500 steps/s | ETA 2s")
@@ -136,7 +136,7 @@ def test_plain_progress_has_a_line_per_cell_and_the_dashboard_lines():
 
 def test_live_progress_redraws_one_status_line_with_the_training():
     out = io.StringIO()
-    progress = _running(Progress("02_dqn", out, live=True))
+    progress = _running(NotebookProgress("02_dqn", out, live=True))
     progress.on_cell_execute(cell=None, cell_index=0)
     progress.write("step   1000/2000 | 500 steps/s\n")
     assert progress.status().endswith("cell 1/3  0.0 s  step   1000/2000 | 500 steps/s")
