@@ -1,4 +1,5 @@
-"""Ready-made training callbacks: keep the best evaluated policy, stop at a target score."""
+"""Ready-made training callbacks: keep the best evaluated policy, stop at a target score, save
+snapshots of the policy along the way."""
 
 from __future__ import annotations
 
@@ -63,3 +64,57 @@ class StopAtTarget(Callback):
             self.seconds, self.steps, self.score = ev.train_seconds, ev.env_step, ev.mean
             return True
         return False
+
+
+class Snapshots(Callback):
+    """Save the policy at fractions of training — 0 is the untrained network — so that a run's
+    learning can be replayed as a progression (notebook 06).
+
+    Each snapshot is an rlkit checkpoint ``<folder>/snapshot_<percent>.pt`` that
+    :func:`rlkit.checkpoints.load_model` and ``python -m rlkit play`` read. A fraction is saved
+    at the first report (start, log or end) at or past it, so log often enough to hit it.
+
+    :param folder: where the snapshots go (created).
+    :param fractions: fractions of ``total_steps``, in [0, 1].
+    """
+
+    def __init__(self, folder: Any, fractions: tuple[float, ...] = (0.0, 0.1, 0.3, 1.0)):
+        from pathlib import Path
+
+        if not fractions or any(not 0 <= f <= 1 for f in fractions):
+            raise ValueError(f"fractions must lie in [0, 1], got {fractions!r}")
+        self.folder = Path(folder)
+        self.fractions = tuple(sorted(fractions))
+        self.paths: dict[float, Any] = {}
+        """Fraction -> the snapshot written for it."""
+        self.steps: dict[float, int] = {}
+        """Fraction -> the env step it was taken at."""
+        self._agent: Agent | None = None
+
+    def bind(self, agent: Agent) -> None:
+        self._agent = agent
+
+    def _take(self, progress: Progress) -> None:
+        from rlkit.checkpoints import save_checkpoint
+
+        agent = self._agent
+        if agent is None:
+            return
+        for f in self.fractions:
+            if f in self.paths or progress.env_steps < f * progress.total_steps:
+                continue
+            path = self.folder / f"snapshot_{round(100 * f):03d}.pt"
+            save_checkpoint(
+                path,
+                model=agent.model,
+                metadata={
+                    "algo": progress.algo,
+                    "config": agent.config.to_dict(),
+                    "env_spec": agent.env_spec.to_dict(),
+                    "progress": {"env_steps": progress.env_steps, "fraction": f},
+                },
+                sidecar=False,
+            )
+            self.paths[f], self.steps[f] = path, progress.env_steps
+
+    on_start = on_log = on_end = _take

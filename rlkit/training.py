@@ -61,6 +61,10 @@ class Agent(Protocol):
 
     phases: tuple[str, ...]
     """Names of the timed phases, in display order (``("env", "act", "learner")``)."""
+    config: Any
+    """The run's config."""
+    env_spec: Any
+    """The :class:`rlkit.envs.EnvSpec` it trains on."""
     model: torch.nn.Module
     """The policy network: evaluated greedily, checkpointed, given to :meth:`Callback.bind`."""
     updates: int

@@ -201,6 +201,7 @@ class DQNAgent:
 
     def __init__(self, config: DQNConfig, spec, device, rng: np.random.Generator):
         self.config = c = config
+        self.env_spec = spec
         self.device = device
         self.rng = rng
         n_actions = len(spec.action_names)
