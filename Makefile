@@ -8,9 +8,9 @@ STAMP := $(VENV)/.rlkit-installed
 TORCH_SPEC ?= torch==2.13.0
 RUNS ?= runs
 
-.PHONY: setup browser test lint unit notebooks notebooks-ci lab bench clean
+.PHONY: setup browser xvfb test lint unit notebooks notebooks-ci lab bench clean
 
-setup: $(STAMP) browser
+setup: $(STAMP) browser xvfb
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -40,11 +40,31 @@ browser:
 	    "tests/test_jupyterlab.py will skip"; \
 	fi
 
+# A virtual X display (Debian's xvfb, and xwininfo from x11-utils) for tests/test_player.py,
+# which opens `rlkit play --window`'s game window in it and looks at the screen. The same rules
+# as for the browser: only when missing, as root with apt-get, never fatal (the tests skip).
+XVFB ?= /usr/bin/Xvfb
+xvfb:
+	@if [ -x $(XVFB) ] && command -v xwininfo >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "xvfb: installing xvfb and x11-utils with apt-get (once)"; \
+	  log=$$(mktemp); \
+	  if (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq xvfb \
+	      x11-utils) >"$$log" 2>&1; then :; else \
+	    tail -n 5 "$$log"; \
+	    echo "xvfb: xvfb could not be installed; the --window tests in tests/test_player.py skip"; \
+	  fi; \
+	  rm -f "$$log"; \
+	else \
+	  echo "xvfb: no $(XVFB), and installing it needs root and apt-get;" \
+	    "the --window tests in tests/test_player.py skip"; \
+	fi
+
 lint: $(STAMP)
 	$(PY) -m ruff check rlkit tests notebooks
 	$(PY) -m ruff format --check rlkit tests
 
-unit: $(STAMP) browser
+unit: $(STAMP) browser xvfb
 	$(PY) -m pytest tests
 
 # Smoke scale: execute every notebook with notebooks/ci_params.yaml, then validate with nbval.

@@ -1,5 +1,7 @@
 """Play greedy episodes and summarise the scores.
 
+This module imports PyTorch only to wrap a network, so a player without torch can use it.
+
 ``evaluate(policy, "vizdoom:simpler_basic", episodes=50, seed=0)`` works with a trained network,
 a :class:`rlkit.records.TrainResult`, or any function from one observation to an action
 (the random baseline is ``random_policy(env)``).
@@ -7,13 +9,13 @@ a :class:`rlkit.records.TrainResult`, or any function from one observation to an
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
-import torch
 
 Policy = Callable[[np.ndarray], int]
 # Doom game variables summarised per episode when the env reports them in ``info``.
@@ -68,8 +70,10 @@ class EvalResult:
         return d
 
 
-def greedy_policy(model: torch.nn.Module, device: str | torch.device | None = None) -> Policy:
+def greedy_policy(model: Any, device: Any = None) -> Policy:
     """Wrap a Q-network (or actor-critic) as obs → argmax action, batch of one, no gradients."""
+    import torch
+
     if device is None:
         device = next(model.parameters()).device
 
@@ -108,7 +112,9 @@ def random_policy(env: gym.Env | str | int, seed: int | None = None) -> Policy:
 
 
 def as_policy(policy: Any) -> Policy:
-    if isinstance(policy, torch.nn.Module):
+    # torch is only looked for where it is already loaded: a torch-free player passes functions.
+    torch = sys.modules.get("torch")
+    if torch is not None and isinstance(policy, torch.nn.Module):
         return greedy_policy(policy)
     if callable(getattr(policy, "get_model", None)):  # a TrainResult, live or portable
         return greedy_policy(policy.get_model())

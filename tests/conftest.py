@@ -14,3 +14,24 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(previous)
+
+
+@pytest.fixture(scope="session")
+def shipped_checkpoint():
+    """The trained ViZDoom model committed with the repo (simpler_basic, 3 actions)."""
+    from rlkit.paths import CHECKPOINTS_DIR
+
+    return CHECKPOINTS_DIR / "vizdoom_simpler_basic" / "checkpoint.pt"
+
+
+@pytest.fixture(scope="session")
+def exported_onnx(shipped_checkpoint, tmp_path_factory):
+    """The shipped model exported once per session (seconds): ``(path, ExportReport)``."""
+    import warnings
+
+    from rlkit.export import export_onnx
+
+    path = tmp_path_factory.mktemp("onnx") / "agent.onnx"
+    with warnings.catch_warnings():  # torch.onnx's deprecation notices about its own pytree code
+        warnings.simplefilter("ignore", FutureWarning)
+        return path, export_onnx(shipped_checkpoint, path, check_observations=100)

@@ -313,7 +313,7 @@ def test_frame_skip_advances_tics(frame_skip):
         ("vizdoom:basic", {"frame_skip": 2.5}, r"frame_skip.*1\.\.64"),
         ("vizdoom:basic", {"frame_stack": 17}, r"frame_stack.*1\.\.16"),
         ("vizdoom:basic", {"actions": "all"}, "'buttons' or 'combinations'"),
-        ("vizdoom:basic", {"render_mode": "human"}, "None or 'rgb_array'"),
+        ("vizdoom:basic", {"render_mode": "ansi"}, "None, 'rgb_array' or 'human'"),
         ("vizdoom:basic", {"episode_timeout": 0}, "episode_timeout"),
     ],
 )

@@ -18,7 +18,13 @@ from rlkit.cli.registry import COMMANDS, GROUPS, Parser
 from rlkit.errors import UserError, os_error_message
 
 # The modules whose @command functions make up the command line.
-COMMAND_MODULES = ("rlkit.cli.train", "rlkit.cli.bench", "rlkit.cli.notebooks")
+COMMAND_MODULES = (
+    "rlkit.cli.train",
+    "rlkit.cli.play",
+    "rlkit.cli.export",
+    "rlkit.cli.bench",
+    "rlkit.cli.notebooks",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

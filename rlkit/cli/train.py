@@ -1,4 +1,4 @@
-"""``rlkit train`` and ``rlkit play``."""
+"""``rlkit train`` (``rlkit play`` is in :mod:`rlkit.cli.play`)."""
 
 from __future__ import annotations
 
@@ -6,15 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from rlkit.cli.registry import (
-    Handler,
-    add_output_arguments,
-    command,
-    emit,
-    make_folder,
-    positive_int,
-    stdout_to_stderr,
-)
+from rlkit.cli.registry import Handler, command, make_folder
 
 
 def parse_overrides(pairs: list[str] | None) -> dict[str, str]:
@@ -92,50 +84,3 @@ def _save_curves(result: Any, path: Path) -> None:
     fig.savefig(tmp, dpi=110)
     plt.close(fig)
     tmp.replace(path)
-
-
-@command("play", help="play greedy episodes with a checkpoint and print score statistics")
-def _play(p: argparse.ArgumentParser) -> Handler:
-    p.add_argument("--checkpoint", required=True, help="path to a checkpoint.pt")
-    p.add_argument("--episodes", type=positive_int, default=10)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--random", action="store_true", help="play uniformly random actions instead")
-    add_output_arguments(p)
-
-    def run(args: argparse.Namespace) -> int:
-        from rlkit.checkpoints import CheckpointError, load_model
-        from rlkit.evaluation import evaluate, random_policy
-
-        # A missing file is a FileNotFoundError("no checkpoint at …"): one line from main.
-        model, ckpt = load_model(args.checkpoint, device=args.device)
-        spec = ckpt.env_spec
-        if spec is None:
-            raise CheckpointError(
-                f"{ckpt.path} records no env_spec in its metadata, so there is no environment "
-                "to play it in"
-            )
-        n_actions = len(spec.action_names)
-        policy = random_policy(n_actions, seed=args.seed) if args.random else model
-        with stdout_to_stderr():
-            res = evaluate(
-                policy, spec.env_id, args.episodes, seed=args.seed, env_kwargs=spec.env_kwargs
-            )
-        record = {
-            "checkpoint": str(args.checkpoint),
-            "env_id": spec.env_id,
-            "policy": "random" if args.random else "greedy",
-            **res.to_dict(),
-        }
-        return emit(record, args, _play_table)
-
-    return run
-
-
-def _play_table(r: dict[str, Any]) -> str:
-    s = r["stats"]
-    extra = "  ".join(f"{k} {v:.1f}" for k, v in s.items() if k.startswith("mean_"))
-    return (
-        f"{r['policy']} play on {r['env_id']}: {s['mean']:.1f} ± {s['std']:.1f} "
-        f"(min {s['min']:.1f}, max {s['max']:.1f}) over {s['episodes']} episodes  {extra}"
-    )

@@ -13,10 +13,14 @@ both.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import itertools
 import operator
 import os
+import sys
 import tempfile
+import time
 import weakref
 from typing import Any
 
@@ -24,12 +28,15 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+from rlkit.errors import UserError
+
 # Engine resolutions with a 4:3 aspect ratio, smallest first: (height, width).
 _SCREENS = ((120, 160), (240, 320), (480, 640), (600, 800), (768, 1024), (960, 1280))
 # Game variables reported in ``info`` whatever the scenario (name -> vizdoom.GameVariable name).
 _INFO_VARIABLES = {"health": "HEALTH", "ammo": "SELECTED_WEAPON_AMMO", "kills": "KILLCOUNT"}
 MAX_FRAME_SKIP = 64
 MAX_FRAME_STACK = 16
+TICS_PER_SECOND = 35  # Doom's fixed game clock
 
 
 def scenarios_dir() -> str:
@@ -85,6 +92,48 @@ def _engine_screen(height: int, width: int) -> tuple[int, int]:
     )
 
 
+class NoDisplayError(UserError, RuntimeError):
+    """A visible game window was asked for where no display can show it."""
+
+
+def check_display(what: str = "a visible game window") -> None:
+    """Make sure a window can be opened here: without a display the engine does not raise, it
+    crashes the whole process (a segmentation fault).
+
+    On Linux and other X11 systems that needs ``$DISPLAY`` naming a display that answers (or
+    ``$WAYLAND_DISPLAY``); macOS and Windows always have one.
+
+    :param what: what needs the window, to start the message with (e.g. ``"--window"``).
+    :raises NoDisplayError: naming what is missing.
+    """
+    if sys.platform in ("darwin", "win32") or os.environ.get("WAYLAND_DISPLAY"):
+        return
+    display = os.environ.get("DISPLAY")
+    if not display:
+        raise NoDisplayError(
+            f"{what} needs a display, but $DISPLAY is not set (no X server here: a remote shell "
+            "without ssh -X, a container or a CI machine); play without a window, or in a "
+            "virtual display with xvfb-run"
+        )
+    name = ctypes.util.find_library("X11")
+    if name is None:  # nothing to ask the server with; the engine will say what it finds
+        return
+    try:
+        xlib = ctypes.CDLL(name)
+        xlib.XOpenDisplay.restype = ctypes.c_void_p
+        xlib.XOpenDisplay.argtypes = [ctypes.c_char_p]
+        xlib.XCloseDisplay.argtypes = [ctypes.c_void_p]
+    except (OSError, AttributeError):
+        return
+    handle = xlib.XOpenDisplay(display.encode())
+    if not handle:
+        raise NoDisplayError(
+            f"{what} needs a display, but $DISPLAY={display} cannot be opened (is its X server "
+            "running, and may this user connect to it?)"
+        )
+    xlib.XCloseDisplay(handle)
+
+
 def _is_int(value: Any) -> bool:
     return isinstance(value, int | np.integer) and not isinstance(value, bool | np.bool_)
 
@@ -121,13 +170,25 @@ class ViZDoomEnv(gym.Env):
     :param frame_stack: number of most recent frames stacked along the channel axis.
     :param actions: ``"buttons"`` (one action per button) or ``"combinations"`` (every on/off
         combination of the buttons, as in ViZDoom's own PyTorch example).
-    :param render_mode: ``None`` or ``"rgb_array"`` (colour frames for clips; the engine then
-        renders RGB and the observation is converted to gray here, which costs some speed).
-    :param render_resolution: engine screen ``(height, width)`` for ``rgb_array`` clips.
+    :param render_mode: ``None``, ``"rgb_array"`` (colour frames for clips; the engine then
+        renders RGB and the observation is converted to gray here, which costs some speed) or
+        ``"human"`` (gymnasium's name for a visible window: the same as ``window=True``, and
+        ``render()`` returns ``None``).
+    :param render_resolution: engine screen ``(height, width)`` for ``rgb_array`` clips and for
+        the window. By default the engine renders the screen the observations are cut from, so
+        the agent sees exactly what it saw in training; a larger screen makes a larger window,
+        but the observations are then subsampled from finer pixels and a trained agent can
+        play worse (the shipped simpler_basic model: mean 76 at 160×120, 70 at 640×480).
     :param episode_timeout: override the scenario's timeout in tics (``None`` keeps it).
+    :param window: show the game in a window of the engine's own, for a person to watch; it
+        needs a display (:func:`check_display`). Separate from ``render_mode`` so that a window
+        and ``rgb_array`` frames can go together (watch while recording a clip).
+    :param realtime: hold Doom's clock of :data:`TICS_PER_SECOND` tics per second: each step of
+        ``frame_skip`` tics then takes at least ``frame_skip / 35`` s (by sleeping, so the game
+        stays synchronous and every step is still decided by the agent).
     """
 
-    metadata = {"render_modes": ["rgb_array"], "render_fps": 35}
+    metadata = {"render_modes": ["rgb_array", "human"], "render_fps": TICS_PER_SECOND}
 
     def __init__(
         self,
@@ -139,6 +200,8 @@ class ViZDoomEnv(gym.Env):
         render_mode: str | None = None,
         render_resolution: tuple[int, int] | None = None,
         episode_timeout: int | None = None,
+        window: bool = False,
+        realtime: bool = False,
     ):
         import vizdoom as vzd
 
@@ -152,18 +215,27 @@ class ViZDoomEnv(gym.Env):
             _check_size("render_resolution", render_resolution)
         if actions not in ("buttons", "combinations"):
             raise ValueError(f"actions must be 'buttons' or 'combinations', got {actions!r}")
-        if render_mode not in (None, "rgb_array"):
-            raise ValueError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
+        if render_mode not in (None, "rgb_array", "human"):
+            raise ValueError(
+                f"render_mode must be None, 'rgb_array' or 'human', got {render_mode!r}"
+            )
         if episode_timeout is not None:
             _check_int("episode_timeout", episode_timeout, 1, 10**9)
+        window = bool(window) or render_mode == "human"
+        if window:
+            check_display()  # before init(): the engine crashes the process without a display
 
         self.scenario = scenario
         self.frame_skip = int(frame_skip)
         self.frame_stack = int(frame_stack)
         self.render_mode = render_mode
+        self.window = window
+        self.realtime = bool(realtime)
+        self._step_seconds = self.frame_skip / TICS_PER_SECOND
+        self._due = 0.0  # perf_counter() time before which the next realtime step may not start
         height, width = int(resolution[0]), int(resolution[1])
         screen = _engine_screen(height, width)
-        if render_mode == "rgb_array" and render_resolution is not None:
+        if (render_mode == "rgb_array" or window) and render_resolution is not None:
             rh, rw = int(render_resolution[0]), int(render_resolution[1])
             screen = _engine_screen(max(rh, height), max(rw, width))
 
@@ -172,7 +244,8 @@ class ViZDoomEnv(gym.Env):
         game.set_doom_scenario_path(os.path.join(scenarios_dir(), scenario + ".wad"))
         # The engine writes its settings file into the working directory unless told otherwise.
         game.set_doom_config_path(os.path.join(tempfile.gettempdir(), "rlkit_vizdoom.ini"))
-        game.set_window_visible(False)
+        # The window shows the game in colour whatever the screen format of the buffer.
+        game.set_window_visible(window)
         game.set_mode(vzd.Mode.PLAYER)
         game.set_screen_resolution(getattr(vzd.ScreenResolution, f"RES_{screen[1]}X{screen[0]}"))
         game.set_screen_format(
@@ -253,6 +326,7 @@ class ViZDoomEnv(gym.Env):
             self.game.set_seed(int(seed) % (2**31))
         self.game.new_episode()
         self._ended = False
+        self._due = time.perf_counter() + self._step_seconds
         state = self.game.get_state()
         self._grab(state)
         if self.frame_stack > 1:
@@ -271,6 +345,8 @@ class ViZDoomEnv(gym.Env):
             )
         if self._ended:
             raise RuntimeError("the episode has ended; call reset() before step()")
+        if self.realtime:
+            self._wait_for_game_clock()
         reward = self.game.make_action(self._action_lists[a], self.frame_skip)
         terminated = truncated = False
         if self.game.is_episode_finished():
@@ -284,7 +360,18 @@ class ViZDoomEnv(gym.Env):
             self._grab(state)
         return self._frames.copy(), float(reward), terminated, truncated, self._read_info(state)
 
+    def _wait_for_game_clock(self) -> None:
+        # Step k of an episode starts k * frame_skip / 35 s after its reset; a step that came
+        # late (a slow policy) starts the clock again from now instead of rushing to catch up.
+        now = time.perf_counter()
+        if self._due > now:
+            time.sleep(self._due - now)
+            now = self._due
+        self._due = now + self._step_seconds
+
     def render(self):
+        if self.render_mode == "human":
+            return None  # gymnasium's convention: the window is drawn by the engine itself
         if self.render_mode != "rgb_array":
             raise RuntimeError("render() needs render_mode='rgb_array' when the env is made")
         if self._rgb is None:
