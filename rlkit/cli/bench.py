@@ -1,4 +1,4 @@
-"""``rlkit bench env`` and ``rlkit bench dqn``."""
+"""``rlkit bench env``, ``rlkit bench dqn`` and ``rlkit bench infer``."""
 
 from __future__ import annotations
 
@@ -101,3 +101,54 @@ def _dqn_table(r: dict[str, Any]) -> str:
     med = r["seconds_to_target"]
     lines.append(f"  median: {med:.1f} s" if med is not None else "  median: not reached")
     return "\n".join(lines)
+
+
+@command("bench infer", help="per-decision latency and memory: PyTorch eager vs ONNX Runtime & co.")
+def _bench_infer(p: argparse.ArgumentParser) -> Handler:
+    from rlkit.paths import CHECKPOINTS_DIR
+
+    default = CHECKPOINTS_DIR / "vizdoom_simpler_basic" / "checkpoint.pt"
+    p.add_argument("--checkpoint", default=str(default), help="checkpoint.pt (default: shipped)")
+    p.add_argument("--threads", type=positive_int, default=1, help="CPU threads of every path")
+    p.add_argument(
+        "--paths",
+        type=lambda text: [t.strip() for t in text.split(",") if t.strip()],
+        default=["eager", "onnxruntime", "torchscript", "compile"],
+        help="comma-separated inference paths (eager is always measured; compile takes seconds)",
+    )
+    p.add_argument("--iterations", type=positive_int, default=1000, help="fewest decisions/round")
+    p.add_argument(
+        "--round-seconds", type=positive_float, default=0.5, help="shortest timing per round"
+    )
+    p.add_argument(
+        "--repeats", type=positive_int, default=5, help="interleaved rounds (median reported)"
+    )
+    p.add_argument(
+        "--observations", type=positive_int, default=200, help="recorded observations compared"
+    )
+    p.add_argument(
+        "--play-steps", type=positive_int, default=300, help="env steps for the time split"
+    )
+    p.add_argument("--seed", type=int, default=0)
+    add_output_arguments(p)
+
+    def run(args: argparse.Namespace) -> int:
+        from rlkit.bench.harness import log_to_stderr
+        from rlkit.bench.infer import bench_infer, format_infer_table
+
+        with stdout_to_stderr():
+            result = bench_infer(
+                args.checkpoint,
+                args.threads,
+                paths=args.paths,
+                iterations=args.iterations,
+                round_seconds=args.round_seconds,
+                repeats=args.repeats,
+                observations=args.observations,
+                play_steps=args.play_steps,
+                seed=args.seed,
+                log=None if args.quiet else log_to_stderr,
+            )
+        return emit(result, args, format_infer_table)
+
+    return run

@@ -18,7 +18,14 @@ if TYPE_CHECKING:
 
 from rlkit.ui.figures import figure_and_axes, fmt_number, short_ticks, subplots
 
-__all__ = ["plot_bars", "plot_ipc_cost", "plot_scaling", "plot_scores", "show_frames"]
+__all__ = [
+    "plot_bars",
+    "plot_ipc_cost",
+    "plot_latency",
+    "plot_scaling",
+    "plot_scores",
+    "show_frames",
+]
 
 
 # -- benchmarks and evaluations ---------------------------------------------------------------
@@ -170,6 +177,49 @@ def plot_ipc_cost(
     ax.set_xlabel("observation size (KB)")
     ax.set_ylabel("MB/s")
     ax.legend(fontsize="small")
+    if title:
+        ax.set_title(title)
+    return fig
+
+
+def plot_latency(
+    quantiles: Mapping[str, Sequence[float]],
+    title: str | None = "Latency of one decision",
+    ax: Axes | None = None,
+) -> Figure:
+    """Latency distributions as cumulative curves on a log time axis, p50 and p99 marked.
+
+    A curve further left is faster; its spread to the right is the tail (what a player feels as
+    an occasional stall).
+
+    :param quantiles: ``{label: the 0th to 100th percentiles in ms}`` (101 values each), e.g.
+        ``{name: p["quantiles_ms"] for name, p in record["paths"].items()}`` of a
+        :func:`rlkit.bench.infer.bench_infer` record.
+    :param title: axes title.
+    :param ax: axes to draw into; a new figure is made when ``None``.
+    :return: the figure (one line per label).
+    """
+    if not isinstance(quantiles, Mapping) or not quantiles:
+        raise ValueError("quantiles must be a non-empty {label: [101 percentiles]} dict")
+    pct = np.arange(101)
+    fig, ax = figure_and_axes(ax, (7, 4))
+    for i, (lab, q) in enumerate(quantiles.items()):
+        q = np.asarray(q, dtype=np.float64)
+        if q.shape != (101,) or np.any(q <= 0) or np.any(np.diff(q) < 0):
+            raise ValueError(f"quantiles[{lab!r}] must be 101 increasing positive times in ms")
+        color = f"C{i % 10}"
+        ax.plot(q, pct, color=color, linewidth=2, label=f"{lab}: p50 {q[50]:.3g} ms")
+        ax.plot(q[[50, 99]], [50, 99], "o", color=color, markersize=5)
+    ax.set_xscale("log")
+    for level in (50, 99):
+        ax.axhline(level, color="0.6", linewidth=0.8, linestyle=":")
+        ax.text(1.0, level, f"p{level} ", transform=ax.get_yaxis_transform(), ha="right",
+                va="bottom", fontsize="small", color="0.4")  # fmt: skip
+    ax.set_xlabel("milliseconds per decision (log scale)")
+    ax.set_ylabel("% of decisions at most this slow")
+    ax.set_ylim(0, 101)
+    ax.legend(loc="lower right", fontsize="small")
+    ax.grid(alpha=0.3, which="both")
     if title:
         ax.set_title(title)
     return fig

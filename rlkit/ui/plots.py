@@ -23,7 +23,14 @@ import numpy as np
 from rlkit.records import History
 
 # The benchmark and evaluation figures, re-exported so one import serves notebooks.
-from rlkit.ui.charts import plot_bars, plot_ipc_cost, plot_scaling, plot_scores, show_frames
+from rlkit.ui.charts import (
+    plot_bars,
+    plot_ipc_cost,
+    plot_latency,
+    plot_scaling,
+    plot_scores,
+    show_frames,
+)
 from rlkit.ui.figures import figure_and_axes, short_ticks
 
 if TYPE_CHECKING:
@@ -36,6 +43,7 @@ __all__ = [
     "plot_bars",
     "plot_eval",
     "plot_ipc_cost",
+    "plot_latency",
     "plot_mean_spread",
     "plot_returns",
     "plot_scaling",
