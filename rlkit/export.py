@@ -13,10 +13,14 @@ recorded by playing the env, and the report says how often they did.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import os
 import tempfile
 import time
+import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -116,19 +120,38 @@ def _metadata(ckpt: Any, model: Any) -> dict[str, Any]:
     }
 
 
+@contextlib.contextmanager
+def quiet_exporter() -> Iterator[None]:
+    # torch.onnx logs a warning per torchvision operator it cannot register and its pytree code
+    # warns of its own deprecations: noise about torch's insides, not about the user's model.
+    import torch  # noqa: F401  (it configures its loggers when imported, so first)
+
+    log = logging.getLogger("torch.onnx")
+    level = log.level
+    log.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            warnings.simplefilter("ignore", DeprecationWarning)
+            yield
+    finally:
+        log.setLevel(level)
+
+
 def _to_onnx_bytes(model: Any, example: Any) -> bytes:
     import torch
 
     try:
-        program = torch.onnx.export(
-            model,
-            (example,),
-            dynamo=True,
-            input_names=[INPUT_NAME],
-            output_names=[OUTPUT_NAME],
-            dynamic_shapes=({0: torch.export.Dim("batch")},),
-            verbose=False,
-        )
+        with quiet_exporter():
+            program = torch.onnx.export(
+                model,
+                (example,),
+                dynamo=True,
+                input_names=[INPUT_NAME],
+                output_names=[OUTPUT_NAME],
+                dynamic_shapes=({0: torch.export.Dim("batch")},),
+                verbose=False,
+            )
     except ImportError as exc:
         raise ExportError(
             f"ONNX export needs the onnx and onnxscript packages ({exc}); install them with "

@@ -233,3 +233,19 @@ def test_a_model_torch_cannot_export_is_one_line(tmp_path, capsys, monkeypatch):
     err = _one_error_line(capsys.readouterr().err)
     assert "MLPQNetwork could not be exported to ONNX by torch" in err
     assert "no ONNX translation for aten::mystery with more lines" in err
+
+
+@pytest.mark.slow
+def test_play_writes_a_labelled_gif_of_the_first_episode(tmp_path, exported_onnx, capsys):
+    from PIL import Image
+
+    from rlkit.cli import main
+
+    gif, (onnx_file, _) = tmp_path / "clip.gif", exported_onnx
+    argv = ["play", "--checkpoint", str(onnx_file), "--episodes", "2", "--gif", str(gif)]
+    assert main([*argv, "--json"]) == 0
+    record = json.loads(capsys.readouterr().out)
+    with Image.open(gif) as im:
+        # Pillow merges identical consecutive frames into one longer one.
+        assert 1 <= im.n_frames <= record["gif"]["frames"] == record["lengths"][0] + 1
+        assert im.size[0] > 0 and record["gif"]["size_bytes"] == gif.stat().st_size

@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import importlib.util
-import logging
-import warnings
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -57,7 +53,7 @@ def _export(p: argparse.ArgumentParser) -> Handler:
             raise ValueError(f"--out {out} is a folder; name the file, e.g. {out / 'agent.onnx'}")
         make_folder(out.parent, "output folder")
         export_onnx = _exporter()
-        with stdout_to_stderr(), _quiet_exporter():
+        with stdout_to_stderr():
             report = export_onnx(checkpoint, out, check_observations=args.check)
         record = {"checkpoint": str(checkpoint), "format": fmt, **report.to_dict()}
         record["matching"] = round(report.agreement * report.observations)
@@ -81,24 +77,6 @@ def _exporter() -> Any:
     from rlkit.export import export_onnx
 
     return export_onnx
-
-
-@contextlib.contextmanager
-def _quiet_exporter() -> Iterator[None]:
-    # torch.onnx logs a warning per torchvision operator it cannot register and its pytree code
-    # warns of its own deprecations: noise about torch's insides, not about the user's model.
-    import torch  # noqa: F401  (it configures its loggers when imported, so first)
-
-    log = logging.getLogger("torch.onnx")
-    level = log.level
-    log.setLevel(logging.ERROR)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", FutureWarning)
-            warnings.simplefilter("ignore", DeprecationWarning)
-            yield
-    finally:
-        log.setLevel(level)
 
 
 def _export_table(r: dict[str, Any]) -> str:

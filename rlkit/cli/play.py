@@ -48,10 +48,17 @@ def _play(p: argparse.ArgumentParser) -> Handler:
     p.add_argument(
         "--threads", type=positive_int, default=1, help="CPU threads for the network (default 1)"
     )
+    p.add_argument(
+        "--gif",
+        metavar="FILE",
+        help="also write the first episode as a labelled colour clip (needs Pillow)",
+    )
     add_output_arguments(p)
 
     def run(args: argparse.Namespace) -> int:
-        record, _ = play(args)
+        record, result = play(args, record_frames=1 if args.gif else 0)
+        if args.gif:
+            record["gif"] = _write_gif(args, record, result)
         return emit(record, args, _play_table)
 
     return run
@@ -116,6 +123,7 @@ def play(args: argparse.Namespace, record_frames: int = 0) -> tuple[dict[str, An
         "kind": kind,
         "env_id": spec.env_id,
         "policy": "random" if args.random else "greedy",
+        "frame_skip": env_kwargs.get("frame_skip"),
         "window": bool(args.window),
         "realtime": bool(args.realtime),
         "seconds": round(time.perf_counter() - t0, 3),
@@ -132,3 +140,15 @@ def _play_table(r: dict[str, Any]) -> str:
         f"(min {s['min']:.1f}, max {s['max']:.1f}) over {s['episodes']} episodes  {extra}\n"
         f"({r['kind']} {r['checkpoint']}, {r['seconds']:.1f} s)"
     )
+
+
+def _write_gif(args: argparse.Namespace, record: dict[str, Any], result: Any) -> dict[str, Any]:
+    """Write the recorded episode to ``--gif`` at the game's decision rate; what was written."""
+    from rlkit.envs.doom import DEFAULT_FRAME_SKIP, TICS_PER_SECOND
+    from rlkit.ui import media
+
+    frames = media.label(result.frames[0], record["policy"], score=result.scores[0])
+    skip = record["frame_skip"] or DEFAULT_FRAME_SKIP
+    fps = TICS_PER_SECOND / skip if record["env_id"].startswith("vizdoom:") else 30.0
+    clip = media.write_gif(frames, args.gif, fps=fps)
+    return {"path": str(clip.path), "frames": len(frames), "size_bytes": clip.size_bytes}

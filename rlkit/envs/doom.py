@@ -37,6 +37,7 @@ _INFO_VARIABLES = {"health": "HEALTH", "ammo": "SELECTED_WEAPON_AMMO", "kills": 
 MAX_FRAME_SKIP = 64
 MAX_FRAME_STACK = 16
 TICS_PER_SECOND = 35  # Doom's fixed game clock
+DEFAULT_FRAME_SKIP = 4  # tics per step unless an env is made with its own frame_skip
 
 
 def scenarios_dir() -> str:
@@ -194,7 +195,7 @@ class ViZDoomEnv(gym.Env):
         self,
         scenario: str = "basic",
         resolution: tuple[int, int] = (60, 80),
-        frame_skip: int = 4,
+        frame_skip: int = DEFAULT_FRAME_SKIP,
         frame_stack: int = 1,
         actions: str = "buttons",
         render_mode: str | None = None,
