@@ -72,7 +72,7 @@ def test_the_first_cell_says_the_goal_the_prerequisites_and_the_time(path):
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_the_notebook_asserts_its_central_claim(path):
     code = [_source(c) for c in _cells(path) if c["cell_type"] == "code"]
-    assert any("claim(" in src for src in code), f"{path.name} never calls claim(...)"
+    assert any("assert claim(" in src for src in code), f"{path.name} never asserts claim(...)"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)

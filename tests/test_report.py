@@ -17,7 +17,7 @@ def test_verdict_picks_the_sentence_the_numbers_support(capsys):
 
 
 def test_a_claim_that_holds_is_shown_with_its_numbers(capsys):
-    claim("the agent beats random play", True, trained=75.8, random=-193.25, episodes=100)
+    assert claim("the agent beats random play", True, trained=75.8, random=-193.25, episodes=100)
     out = capsys.readouterr().out
     assert "✔ holds" in out and "trained = 75.8" in out and "random = -193" in out
 
