@@ -28,6 +28,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from rlkit.ui.frontend import kernel_shell
+
 __all__ = [
     "DEFAULT_MAX_WIDTH",
     "MAX_BYTES",
@@ -365,15 +367,6 @@ def write_mp4(
     return ClipFile(write_bytes(path, data), len(data))
 
 
-def _in_kernel() -> bool:
-    try:
-        from IPython import get_ipython
-    except ImportError:
-        return False
-    shell = get_ipython()
-    return shell is not None and getattr(shell, "kernel", None) is not None
-
-
 def show_clip(clip: Any, *, width: int | None = None, fps: float = 35.0) -> None:
     """Show a clip inline in a notebook; elsewhere print where it is (or do nothing).
 
@@ -384,7 +377,7 @@ def show_clip(clip: Any, *, width: int | None = None, fps: float = 35.0) -> None
     if isinstance(clip, ClipFile):
         clip = clip.path
     is_path = isinstance(clip, str | os.PathLike)
-    if not _in_kernel():
+    if not kernel_shell() is not None:
         if is_path:
             print(f"clip: {clip}")
         return

@@ -22,23 +22,16 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from rlkit.ui.frontend import kernel_shell
+
 __all__ = ["METADATA_KEY", "claim", "show", "verdict"]
 
 METADATA_KEY = "rlkit"
 
 
-def _in_kernel() -> bool:
-    try:
-        from IPython import get_ipython
-    except ImportError:
-        return False
-    shell = get_ipython()
-    return shell is not None and getattr(shell, "kernel", None) is not None
-
-
 def show(markdown: str, metadata: dict[str, Any] | None = None) -> None:
     """Display ``markdown`` as Markdown in a notebook, or print it elsewhere."""
-    if _in_kernel():
+    if kernel_shell() is not None:
         from IPython.display import Markdown, display
 
         display(Markdown(markdown), metadata=metadata or {})
