@@ -32,7 +32,10 @@ __all__ = [
     "set_threads",
 ]
 
-VALID_FORMS = "'auto', 'cpu', 'cuda', 'cuda:N' (N = 0, 1, ...), 'mps'"
+VALID_FORMS = (
+    "'auto', 'cpu', 'cuda', 'cuda:N' (N = 0, 1, ...), 'mps'; for training also 'ray', "
+    "'ray://HOST:PORT' or 'ray:HOST:PORT' (a GPU in a Ray cluster, see rlkit.remote)"
+)
 _DEVICE_RE = re.compile(r"^(auto|cpu|mps|cuda)(?::(\d+))?$")
 
 
@@ -224,6 +227,11 @@ def _normalise_request(requested: str | torch.device) -> tuple[str, int | None]:
             f"valid forms: {VALID_FORMS}"
         )
     match = _DEVICE_RE.match(requested.strip().lower())
+    if match is None and re.match(r"^ray($|:)", requested.strip().lower()):
+        raise ValueError(
+            f"{requested!r} is a GPU in a Ray cluster, which only training can use: "
+            f"rlkit.train(config, device={requested!r}) or rlkit.remote.train(...)"
+        )
     if match is None:
         raise ValueError(f"unrecognised device {requested!r}; valid forms: {VALID_FORMS}")
     kind, index = match.group(1), match.group(2)

@@ -245,6 +245,9 @@ class TrainResult:
     :param model_spec: how to rebuild the network (``model.spec``; see :mod:`rlkit.models`).
     :param checkpoint_path: where the final checkpoint was written, if it was.
     :param stopped_early: a callback stopped training before ``total_steps``.
+    :param device_report: where it ran and why, as plain data: the local device report
+        (:class:`rlkit.devices.DeviceReport`) or, for a run on a Ray cluster, the node it ran
+        on (:class:`rlkit.remote.RemoteDeviceReport`).
     """
 
     config: Any
@@ -257,6 +260,7 @@ class TrainResult:
     model_spec: dict[str, Any] | None = None
     checkpoint_path: str | None = None
     stopped_early: bool = False
+    device_report: dict[str, Any] | None = None
 
     def portable(self) -> TrainResult:
         """A copy holding CPU weights, the model spec and the checkpoint path, no live model:

@@ -52,11 +52,17 @@ class Callback:
     def on_end(self, progress: Progress) -> None:
         """Training has finished (or was stopped)."""
 
+    def on_checkpoint(self, path: Path) -> None:
+        """A checkpoint was just written to ``path`` (with ``history.json`` and
+        ``episodes.csv`` beside it); a remote run copies them back to the client here."""
+
 
 class Agent(Protocol):
     """What an algorithm gives the :class:`Trainer` (see :class:`rlkit.agents.dqn.DQNAgent`).
 
-    Built as ``Agent(config, env_spec, device, rng)``; ``rng`` is the run's numpy generator.
+    Built as ``Agent(config, env_spec, device, rng, plan=plan)``; ``rng`` is the run's numpy
+    generator, ``plan`` the :class:`rlkit.device_plan.DevicePlan` it follows (pinned copies,
+    storage on the device, a compiled update).
     """
 
     phases: tuple[str, ...]
@@ -181,6 +187,7 @@ class Trainer:
 
     # -- the run ------------------------------------------------------------------------------
     def run(self) -> TrainResult:
+        from rlkit.device_plan import apply, plan_for, restore
         from rlkit.devices import select_device
         from rlkit.envs import env_spec
         from rlkit.envs.vector import make_vector_env
@@ -190,6 +197,7 @@ class Trainer:
             self.run_dir.mkdir(parents=True, exist_ok=True)
         self.device, self.device_report = select_device(self.requested_device)
         threads_before = torch.get_num_threads()
+        flags_before: dict[str, Any] = {}  # torch flags the device plan changed
         torch.manual_seed(c.seed)
         rng = np.random.default_rng(c.seed)
         self.num_envs = c.num_envs
@@ -199,7 +207,11 @@ class Trainer:
             if c.torch_threads is not None:
                 torch.set_num_threads(c.torch_threads)
             self.spec = env_spec(self.envs, c.env_id, c.env_kwargs)
-            self.agent = agent = self.agent_cls(c, self.spec, self.device, rng)
+            # Decided once the env spec sizes the replay buffer; the agent follows it.
+            self.device_plan = plan_for(self.device, c, self.spec)
+            flags_before = apply(self.device_plan)
+            plan = self.device_plan
+            self.agent = agent = self.agent_cls(c, self.spec, self.device, rng, plan=plan)
             for phase in agent.phases:
                 self.history.phase_seconds.setdefault(phase, 0.0)
             if self.resume_from is not None:
@@ -207,6 +219,7 @@ class Trainer:
             return self._loop(agent)
         finally:
             torch.set_num_threads(threads_before)  # the caller's process keeps its own setting
+            restore(flags_before)
             self.envs.close()
             if self._eval_env is not None:
                 self._eval_env.close()
@@ -242,10 +255,10 @@ class Trainer:
                     self.stopped = True
             if self.run_dir is not None and step >= next_ckpt:
                 next_ckpt = next_multiple(step, c.checkpoint_interval)
-                self._paused(self.save)
+                self._paused(self._checkpoint)
         h.train_seconds = self.train_seconds()
         self._log(agent.log_metrics())
-        ckpt = self.save() if self.run_dir is not None else None
+        ckpt = self._checkpoint() if self.run_dir is not None else None
         self._emit("end")
         return TrainResult(
             config=c,
@@ -257,6 +270,7 @@ class Trainer:
             model_spec=getattr(agent.model, "spec", None),
             checkpoint_path=None if ckpt is None else str(ckpt),
             stopped_early=self.stopped,
+            device_report={**self.device_report.to_dict(), "plan": self.device_plan.describe()},
         )
 
     def _log(self, metrics: dict[str, float]) -> None:
@@ -324,6 +338,12 @@ class Trainer:
         return row
 
     # -- checkpoints ----------------------------------------------------------------------------
+    def _checkpoint(self) -> Path:
+        path = self.save()
+        for cb in self.callbacks:
+            cb.on_checkpoint(path)
+        return path
+
     def save(self) -> Path:
         """Write ``checkpoint.pt``, ``history.json`` and ``episodes.csv`` to the run folder."""
         from rlkit.atomic import write_bytes, write_json
@@ -400,7 +420,10 @@ def train(
 
     :param config: what to train, e.g. ``rlkit.config.preset("vizdoom_basic")``.
     :param device: ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"mps"`` (see
-        :func:`rlkit.devices.select_device`); a device that is not there is an error.
+        :func:`rlkit.devices.select_device`); a device that is not there is an error. Or a GPU
+        in a Ray cluster: ``"ray"`` (``$RAY_ADDRESS``, else an embedded local cluster),
+        ``"ray://HOST:PORT"`` (Ray Client) or ``"ray:HOST:PORT"``, which hands the run to
+        :func:`rlkit.remote.train` (see there for its options).
     :param callbacks: :class:`Callback` objects (dashboard, early stop, keep best).
     :param run_dir: if given, checkpoints (``checkpoint.pt``), ``history.json`` and
         ``episodes.csv`` are written there (atomically).
@@ -411,6 +434,19 @@ def train(
     :param save_buffer: include the replay buffer in checkpoints (large, but resumes exactly).
     :return: a :class:`rlkit.records.TrainResult` with the live model.
     """
+    from rlkit.remote.cluster import is_ray_device, parse_device
+
+    if is_ray_device(device):
+        from rlkit import remote
+
+        return remote.train(
+            config,
+            parse_device(str(device)),
+            callbacks=callbacks,
+            run_dir=run_dir,
+            resume_from=resume_from,
+            save_buffer=save_buffer,
+        )
     return Trainer(
         config, agent_class(config), device, callbacks, run_dir, resume_from, save_buffer
     ).run()

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from rlkit.cli.registry import Handler, command, make_folder
+from rlkit.cli.registry import Handler, command, make_folder, positive_float
 
 
 def parse_overrides(pairs: list[str] | None) -> dict[str, str]:
@@ -23,7 +23,31 @@ def parse_overrides(pairs: list[str] | None) -> dict[str, str]:
 @command("train", help="train an agent from a named preset; writes checkpoint, history, curves")
 def _train(p: argparse.ArgumentParser) -> Handler:
     p.add_argument("--preset", required=True, help="preset name, e.g. vizdoom_simpler_basic")
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
+    p.add_argument(
+        "--device",
+        default="auto",
+        help="auto, cpu, cuda, cuda:N, mps, or a GPU in a Ray cluster: ray (embedded, or "
+        "$RAY_ADDRESS), ray://HOST:PORT (Ray Client), ray:HOST:PORT",
+    )
+    p.add_argument(
+        "--require-gpu",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="with a ray device: ask Ray for a GPU and train on CUDA there (default), or not "
+        "(--no-require-gpu: the node's CPU)",
+    )
+    p.add_argument(
+        "--allow-unauthenticated",
+        action="store_true",
+        help="with a ray device: connect even to a cluster that demands no token (unsafe "
+        "anywhere others can reach it)",
+    )
+    p.add_argument(
+        "--timeout",
+        type=positive_float,
+        default=120.0,
+        help="with a ray device: seconds each wait may take (connect, place the worker, each poll)",
+    )
     p.add_argument("--out", required=True, help="run folder (created; checkpoint.pt etc.)")
     p.add_argument(
         "--set", action="append", metavar="KEY=VALUE", help="override a config field (repeatable)"
@@ -39,6 +63,7 @@ def _train(p: argparse.ArgumentParser) -> Handler:
     def run(args: argparse.Namespace) -> int:
         from rlkit.atomic import write_json
         from rlkit.config import preset
+        from rlkit.remote.cluster import is_ray_device, parse_device
         from rlkit.training import train
         from rlkit.ui.dashboard import Dashboard
 
@@ -48,14 +73,26 @@ def _train(p: argparse.ArgumentParser) -> Handler:
         if resume is not None and not resume.exists():
             raise ValueError(f"--resume: no checkpoint at {resume}; train without --resume first")
         make_folder(out, "run folder")  # now: a bad --out must not wait for the end of training
-        result = train(
-            cfg,
-            device=args.device,
+        common = dict(
             callbacks=[Dashboard(mode=args.dashboard)],
             run_dir=out,
             resume_from=resume,
             save_buffer=args.save_buffer,
         )
+        if is_ray_device(args.device):
+            from rlkit import remote
+
+            result = remote.train(
+                cfg,
+                parse_device(args.device),
+                require_gpu=args.require_gpu,
+                allow_unauthenticated=args.allow_unauthenticated,
+                timeout_s=args.timeout,
+                **common,
+            )
+            print(remote.RemoteDeviceReport.from_dict(result.device_report))
+        else:
+            result = train(cfg, device=args.device, **common)
         write_json(out / "config.json", {"preset": args.preset, "config": cfg.to_dict()})
         _save_curves(result, out / "returns.png")
         print(result.summary())

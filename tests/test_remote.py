@@ -1,0 +1,489 @@
+"""rlkit.remote: training on a Ray cluster's GPU, checked before it starts and never hanging.
+
+The slow tests run real Ray clusters on loopback: a head node without GPUs plus a second node
+started with ``--num-gpus=1`` (Ray's GPU count is logical, so this CPU-only machine can host a
+"GPU node"), with token authentication on, as the README tells users to run it; and an open
+head node (auth disabled) that rlkit must refuse. Every cluster is torn down even when a test
+fails (its process groups are killed).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from rlkit.remote import cluster as rc
+from rlkit.remote.node import RemoteDeviceReport, check_node, local_facts
+from rlkit.training import Callback
+
+RAY_BIN = Path(sys.executable).with_name("ray")
+ray_missing = rc.ray_version() is None or not RAY_BIN.exists()
+
+
+# ------------------------------------------------------------------------------------------
+# device strings, addresses, tokens (fast)
+
+
+@pytest.mark.parametrize(
+    "device, address",
+    [
+        ("ray", None),
+        ("RAY", None),
+        ("ray://10.0.0.5:10001", "ray://10.0.0.5:10001"),
+        ("ray:gpu-box:6379", "gpu-box:6379"),
+        ("ray:[::1]:6379", "[::1]:6379"),
+    ],
+)
+def test_ray_device_strings_name_the_cluster(device, address):
+    assert rc.is_ray_device(device)
+    assert rc.parse_device(device) == address
+
+
+@pytest.mark.parametrize(
+    "device", ["ray:", "ray:host", "ray://host", "ray:host:99999", "ray:a b:1"]
+)
+def test_bad_ray_device_strings_say_what_is_valid(device):
+    with pytest.raises(ValueError, match="HOST:PORT"):
+        rc.parse_device(device)
+
+
+@pytest.mark.parametrize("device", ["cpu", "cuda:0", "auto", "rays", "array", None, 3])
+def test_other_devices_are_not_ray(device):
+    assert not rc.is_ray_device(device)
+
+
+def test_select_device_points_ray_requests_to_training():
+    from rlkit.devices import select_device
+
+    with pytest.raises(ValueError, match=r"rlkit.train\(config, device='ray'\)"):
+        select_device("ray")
+
+
+def test_token_search_order(monkeypatch, tmp_path):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    for var in ("RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH"):
+        monkeypatch.delenv(var, raising=False)
+    assert rc.find_token() is None
+    (tmp_path / ".ray").mkdir()
+    (tmp_path / ".ray" / "auth_token").write_text("home-token\n")
+    assert rc.find_token().value == "home-token"
+    path = tmp_path / "tok"
+    path.write_text("path-token")
+    monkeypatch.setenv("RAY_AUTH_TOKEN_PATH", str(path))
+    assert rc.find_token().value == "path-token"
+    monkeypatch.setenv("RAY_AUTH_TOKEN", "env-token")
+    assert (rc.find_token().value, rc.find_token().source) == ("env-token", "$RAY_AUTH_TOKEN")
+    assert rc.find_token("arg-token").value == "arg-token"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.skipif(ray_missing, reason="ray is not installed")
+def test_an_unreachable_cluster_is_one_sentence_within_seconds():
+    port = _free_port()  # nothing listens there
+    t0 = time.perf_counter()
+    with pytest.raises(rc.RemoteError, match=f"cannot reach the Ray cluster at 127.0.0.1:{port}"):
+        rc.preflight(f"127.0.0.1:{port}", rc.Token("x", "test"), timeout_s=5)
+    assert time.perf_counter() - t0 < 5
+
+
+# ------------------------------------------------------------------------------------------
+# node checks (fast: plain data)
+
+
+def _facts(**changes):
+    local = local_facts()
+    facts = dict(
+        node_id="ab" * 28,
+        node_ip="10.0.0.7",
+        hostname="gpu-box",
+        pid=1,
+        ray_gpu_ids=["0"],
+        cuda_visible_devices="0",
+        python=local["python"],
+        ray=local["ray"],
+        torch=local["torch"],
+        vizdoom="1.3.2",
+        rlkit=local["rlkit"],
+        torch_cuda=None,
+        cuda_available=False,
+        cuda_missing_reason="torch built without CUDA",
+        gpus=[],
+    )
+    facts.update(changes)
+    return facts
+
+
+def test_a_matching_node_trains_on_cuda_or_cpu():
+    gpu = _facts(cuda_available=True, torch_cuda="12.8", gpus=[{"name": "H200"}])
+    assert check_node(gpu, local_facts(), "vizdoom:basic", require_gpu=True) == "cuda"
+    assert check_node(_facts(), local_facts(), "vizdoom:basic", require_gpu=False) == "cpu"
+    # a CUDA build of the same torch release is the same torch
+    base = local_facts()["torch"].split("+")[0]
+    assert check_node(_facts(torch=base + "+cu128"), local_facts(), "CartPole-v1", False) == "cpu"
+
+
+@pytest.mark.parametrize(
+    "changes, env_id, gpu, message",
+    [
+        ({"python": "3.9.1"}, "CartPole-v1", False, "runs Python 3.9.1"),
+        ({"ray": "2.40.0"}, "CartPole-v1", False, "runs Ray 2.40.0"),
+        ({"torch": None}, "CartPole-v1", False, "has no torch installed"),
+        ({"torch": "1.13.1"}, "CartPole-v1", False, "has torch 1.13.1"),
+        ({"vizdoom": None}, "vizdoom:basic", False, "has no vizdoom installed"),
+        ({}, "CartPole-v1", True, r"finds no CUDA device \(torch built without CUDA\)"),
+    ],
+)
+def test_a_node_that_cannot_train_is_named_with_the_reason(changes, env_id, gpu, message):
+    with pytest.raises(rc.RemoteError, match=message) as info:
+        check_node(_facts(**changes), local_facts(), env_id, require_gpu=gpu)
+    assert "10.0.0.7" in str(info.value)  # which node
+
+
+def test_remote_device_report_reads_as_a_table():
+    report = RemoteDeviceReport(
+        "ray://h:10001",
+        "ray://h:10001",
+        "token",
+        "cuda",
+        "why",
+        _facts(gpus=[{"name": "NVIDIA H200", "total_memory_gb": 139.8}]),
+    )
+    text = str(report)
+    assert "NVIDIA H200, 139.8 GB" in text and "auth: token" in text
+    assert RemoteDeviceReport.from_dict({**report.to_dict(), "timings": {}}) == report
+
+
+def test_callbacks_that_need_the_live_network_must_run_remotely():
+    from rlkit.callbacks import KeepBest, StopAtTarget
+    from rlkit.config import preset
+    from rlkit.remote import train
+
+    with pytest.raises(TypeError, match="remote_callbacks"):
+        train(preset("cartpole"), callbacks=[StopAtTarget(1), KeepBest()])
+
+
+def test_train_with_a_ray_device_hands_the_run_to_remote(monkeypatch):
+    from rlkit import remote, training
+    from rlkit.config import preset
+
+    seen = {}
+    monkeypatch.setattr(remote, "train", lambda config, address, **kw: seen.update(kw, a=address))
+    training.train(preset("cartpole"), device="ray:gpu-box:6379", run_dir="x")
+    assert seen["a"] == "gpu-box:6379" and seen["run_dir"] == "x"
+
+
+def test_cli_refuses_an_unreachable_cluster_in_one_line(tmp_path):
+    port = _free_port()
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "rlkit",
+            "train",
+            "--preset",
+            "cartpole",
+            "--out",
+            str(tmp_path / "r"),
+            "--device",
+            f"ray:127.0.0.1:{port}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert lines[-1].startswith(f"rlkit: error: cannot reach the Ray cluster at 127.0.0.1:{port}")
+    assert "Traceback" not in proc.stderr
+
+
+# ------------------------------------------------------------------------------------------
+# real clusters on loopback (slow)
+
+
+@dataclass
+class Cluster:
+    address: str  # the head's GCS
+    client_address: str  # ray://… (Ray Client)
+    token: str
+    groups: list[int]
+
+    def node_ids(self, token: str | None = None) -> dict[str, dict[str, float]]:
+        """Alive nodes -> their resources, asked from the GCS directly."""
+        import grpc
+        from ray.core.generated import gcs_service_pb2 as pb
+        from ray.core.generated import gcs_service_pb2_grpc as rpc
+
+        md = [("authorization", f"Bearer {token or self.token}")] if self.token else None
+        with grpc.insecure_channel(self.address) as ch:
+            reply = rpc.NodeInfoGcsServiceStub(ch).GetAllNodeInfo(
+                pb.GetAllNodeInfoRequest(), timeout=5, metadata=md
+            )
+        return {
+            n.node_id.hex(): dict(n.resources_total)
+            for n in reply.node_info_list
+            if n.state == 0  # ALIVE
+        }
+
+
+def _start_cluster(token: str | None, gpu_node: bool) -> Cluster:
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
+    env["RAY_AUTH_MODE"] = "token" if token else "disabled"
+    if token:
+        env["RAY_AUTH_TOKEN"] = token
+    else:
+        env.pop("RAY_AUTH_TOKEN", None)
+    port, client_port = _free_port(), _free_port()
+    small = [
+        "--disable-usage-stats",
+        "--num-cpus=1",
+        "--object-store-memory=80000000",
+        "--node-ip-address=127.0.0.1",
+        "--block",
+    ]
+
+    def start(*args):
+        p = subprocess.Popen(
+            [str(RAY_BIN), "start", *args, *small],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        cluster.groups.append(p.pid)
+
+    cluster = Cluster(f"127.0.0.1:{port}", f"ray://127.0.0.1:{client_port}", token or "", [])
+    try:
+        start("--head", f"--port={port}", f"--ray-client-server-port={client_port}", "--num-gpus=0")
+        want = 1
+        if gpu_node:
+            deadline = time.time() + 60
+            while time.time() < deadline and not _listening(port):
+                time.sleep(0.2)
+            start(f"--address={cluster.address}", "--num-gpus=1")
+            want = 2
+        deadline = time.time() + 90
+        while time.time() < deadline:
+            try:
+                if len(cluster.node_ids()) >= want and _listening(client_port):
+                    return cluster
+            except Exception:
+                pass
+            time.sleep(0.5)
+        raise RuntimeError("the loopback Ray cluster did not come up within 90 s")
+    except BaseException:
+        _stop_cluster(cluster)
+        raise
+
+
+def _listening(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+        return True
+    except OSError:
+        return False
+
+
+def _stop_cluster(cluster: Cluster) -> None:
+    for sig, wait in ((signal.SIGTERM, 5.0), (signal.SIGKILL, 0.0)):
+        for pgid in cluster.groups:
+            try:
+                os.killpg(pgid, sig)
+            except ProcessLookupError:
+                pass
+        time.sleep(wait)
+
+
+@pytest.fixture
+def ray_env(monkeypatch):
+    """rlkit.remote sets RAY_AUTH_* in this process; restore them and leave no connection."""
+    for var in ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH", "RAY_ADDRESS"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("HOME", os.environ.get("HOME", "/root"))
+    yield monkeypatch
+    rc.disconnect()
+
+
+@pytest.fixture(scope="module")
+def gpu_cluster():
+    if ray_missing:
+        pytest.skip("ray is not installed")
+    cluster = _start_cluster(secrets.token_hex(16), gpu_node=True)
+    yield cluster
+    _stop_cluster(cluster)
+
+
+def _tiny(total=3000, **kw):
+    from rlkit.config import preset
+
+    kw = {"eval_interval": 0, "log_interval": 500, "checkpoint_interval": 1000, **kw}
+    return preset("cartpole", total_steps=total, **kw)
+
+
+class Recorder(Callback):
+    def __init__(self):
+        self.events = []
+
+    def _note(self, progress):
+        self.events.append((progress.event, progress.env_steps))
+
+    on_start = on_log = on_eval = on_end = _note
+
+
+@pytest.mark.slow
+def test_a_client_without_the_right_token_is_turned_away(gpu_cluster, ray_env):
+    from rlkit import remote
+
+    for token, message in (("0" * 32, "refused the token"), (None, "demands a token")):
+        ray_env.setenv("HOME", "/nonexistent")  # no ~/.ray/auth_token to fall back on
+        t0 = time.perf_counter()
+        with pytest.raises(remote.RemoteError, match=message):
+            remote.train(_tiny(), gpu_cluster.client_address, token=token, timeout_s=30)
+        assert time.perf_counter() - t0 < 10  # Ray's own retries would take 20-30 s
+
+
+@pytest.mark.slow
+def test_require_gpu_lands_on_the_gpu_node_and_says_it_has_no_cuda(gpu_cluster, ray_env):
+    from rlkit import remote
+
+    nodes = gpu_cluster.node_ids()
+    gpu_node = [n for n, res in nodes.items() if res.get("GPU")]
+    assert len(nodes) == 2 and len(gpu_node) == 1
+    ray_env.setenv("RAY_AUTH_TOKEN", gpu_cluster.token)
+    with pytest.raises(remote.RemoteError, match="finds no CUDA device") as info:
+        remote.train(_tiny(), gpu_cluster.address, timeout_s=60)
+    assert gpu_node[0][:12] in str(info.value)  # the worker ran on the GPU node
+
+
+@pytest.mark.slow
+def test_trains_on_a_node_cpu_through_ray_client_and_streams_progress(
+    gpu_cluster, ray_env, tmp_path
+):
+    from rlkit import remote
+    from rlkit.checkpoints import load_checkpoint
+
+    rec = Recorder()
+    result = remote.train(
+        _tiny(),
+        gpu_cluster.client_address,
+        token=gpu_cluster.token,
+        require_gpu=False,
+        callbacks=[rec],
+        run_dir=tmp_path,
+        timeout_s=60,
+    )
+    assert result.history.env_steps == 3000 and result.model is None
+    assert result.get_model()(__import__("torch").zeros(1, 4)).shape == (1, 2)
+    assert rec.events[0] == ("start", 0) and rec.events[-1] == ("end", 3000)
+    assert [e for e, _ in rec.events].count("log") >= 5
+    ckpt = load_checkpoint(result.checkpoint_path)
+    assert Path(result.checkpoint_path).parent == tmp_path
+    assert ckpt.metadata["progress"]["env_steps"] == 3000
+    report = result.device_report
+    assert report["selected"] == "cpu" and report["auth"] == "token"
+    assert report["node"]["node_id"] in gpu_cluster.node_ids()
+    assert report["timings"]["records"] == len(rec.events)
+
+
+def _kill_training_worker() -> bool:
+    """SIGKILL the process whose title Ray set to ray::TrainingWorker."""
+    for pid in os.listdir("/proc"):
+        try:
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except (OSError, ValueError):
+            continue
+        if pid.isdigit() and cmd.startswith(b"ray::TrainingWorker"):
+            os.kill(int(pid), signal.SIGKILL)
+            return True
+    return False
+
+
+@pytest.mark.slow
+def test_a_worker_that_dies_is_named_and_its_last_checkpoint_resumes(
+    gpu_cluster, ray_env, tmp_path
+):
+    from rlkit import remote
+    from rlkit.checkpoints import load_checkpoint
+
+    class KillAfterACheckpoint(Recorder):
+        def on_log(self, progress):
+            super().on_log(progress)
+            if (tmp_path / "checkpoint.pt").exists() and not getattr(self, "killed", False):
+                self.killed = _kill_training_worker()
+
+    ray_env.setenv("RAY_AUTH_TOKEN", gpu_cluster.token)
+    killer = KillAfterACheckpoint()
+    t0 = time.perf_counter()
+    with pytest.raises(remote.RemoteError, match="died") as info:
+        remote.train(
+            _tiny(total=200_000),
+            gpu_cluster.address,
+            require_gpu=False,
+            callbacks=[killer],
+            run_dir=tmp_path,
+            timeout_s=60,
+        )
+    assert killer.killed and time.perf_counter() - t0 < 90
+    message = str(info.value)
+    assert any(node[:12] in message for node in gpu_cluster.node_ids())  # names the node
+    assert "resume_from=" in message
+    saved = load_checkpoint(tmp_path / "checkpoint.pt").metadata["progress"]["env_steps"]
+    assert 0 < saved < 200_000
+    resumed = remote.train(
+        _tiny(total=saved + 1000),
+        gpu_cluster.address,
+        require_gpu=False,
+        resume_from=tmp_path / "checkpoint.pt",
+        run_dir=tmp_path / "again",
+        timeout_s=60,
+    )
+    assert resumed.history.env_steps == saved + 1000
+
+
+@pytest.mark.slow
+def test_an_open_cluster_is_refused_unless_the_user_opts_out(ray_env):
+    if ray_missing:
+        pytest.skip("ray is not installed")
+    from rlkit import remote
+
+    cluster = _start_cluster(None, gpu_node=False)
+    try:
+        with pytest.raises(remote.RemoteError, match="accepts clients without a token"):
+            remote.connect(cluster.address)
+        conn = remote.connect(cluster.address, allow_unauthenticated=True)
+        assert conn.auth == "none"
+    finally:
+        rc.disconnect()
+        _stop_cluster(cluster)
+
+
+@pytest.mark.slow
+def test_no_gpu_in_the_embedded_cluster_is_an_error_before_submitting(ray_env, tmp_path):
+    from rlkit import remote
+
+    ray_env.setenv("HOME", str(tmp_path))  # Ray writes this machine's token to ~/.ray
+    t0 = time.perf_counter()
+    with pytest.raises(remote.RemoteError, match="offers a GPU"):
+        remote.train(_tiny(), require_gpu=True, run_dir=tmp_path / "r", timeout_s=60)
+    conn = remote.connect()
+    assert conn.kind == "embedded" and conn.auth == "token"
+    assert (tmp_path / ".ray" / "auth_token").exists()
+    import ray
+
+    with pytest.raises(remote.RemoteError, match="demands a token"):  # not open to anyone
+        rc.preflight(ray.get_runtime_context().gcs_address, None)
+    assert time.perf_counter() - t0 < 60
