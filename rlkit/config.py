@@ -20,6 +20,7 @@ OPTIMIZERS = ("adam", "adamw", "rmsprop", "sgd")
 LOSSES = ("huber", "mse")
 VECTOR_BACKENDS = ("sync", "threads", "shm", "async")
 NETS = ("fast", "small", "nature")
+BUFFER_DEVICES = ("auto", "cpu", "device")
 
 
 class ConfigError(UserError, ValueError):
@@ -203,12 +204,26 @@ class DQNConfig(RunConfig):
     """Image trunk: ``fast`` or ``small`` (CPU-sized) or ``nature`` (Mnih et al. 2015, 84×84)."""
     hidden: int | None = checked(None, optional(int_at_least(1)))
     """Width of the hidden layer(s); ``None``: the image preset's own, or 128 for an MLP."""
+    buffer_device: str = checked("auto", one_of(BUFFER_DEVICES))
+    """Where replay storage lives: ``device`` keeps it on the training GPU, so sampling makes no
+    host round trip (uniform replay only); ``cpu`` keeps it in host memory and copies each batch;
+    ``auto`` is ``device`` on CUDA when uniform replay fits in half of the GPU's free memory,
+    else ``cpu``. On a CPU run all three are the same (see :mod:`rlkit.device_plan`)."""
+    compile: bool = checked(False, BOOL)
+    """``torch.compile`` the TD loss and its backward: seconds of compiling at the first update
+    (and per new batch shape), so it pays only on long runs."""
 
     def check_relations(self) -> None:
         if self.batch_size > self.buffer_size:
             raise ConfigError(
                 f"config field 'batch_size' = {self.batch_size!r} is out of range; valid: at "
                 f"most buffer_size ({self.buffer_size})"
+            )
+        if self.prioritized and self.buffer_device == "device":
+            # The sum tree that prioritized sampling walks lives in host memory.
+            raise ConfigError(
+                "config field 'buffer_device' = 'device' is out of range with prioritized=True; "
+                "valid: auto or cpu (prioritized replay samples on the host)"
             )
 
 

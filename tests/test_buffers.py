@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from rlkit.buffers import PrioritizedReplayBuffer, ReplayBuffer, RolloutBuffer
+from rlkit.buffers.device import DeviceReplayBuffer
 from rlkit.buffers.sumtree import MinTree, SumTree
 
 OBS_SHAPE = (3, 2, 2)
@@ -78,7 +79,10 @@ def check_batch(batch, truth: dict, n_envs: int, newest_step: int, per_env: int)
     return set(ids.tolist())
 
 
-@pytest.mark.parametrize("buffer_cls", [ReplayBuffer, PrioritizedReplayBuffer])
+ALL_REPLAY = [ReplayBuffer, PrioritizedReplayBuffer, DeviceReplayBuffer]
+
+
+@pytest.mark.parametrize("buffer_cls", ALL_REPLAY)
 @pytest.mark.parametrize("n_envs", [1, 3])
 def test_round_trip_across_wrap_around(buffer_cls, n_envs):
     capacity = 7 * n_envs
@@ -101,8 +105,9 @@ def test_round_trip_across_wrap_around(buffer_cls, n_envs):
     assert buffer._is_valid(np.array(sorted(buffer._final_obs), dtype=np.int64)).all()
 
 
-def test_batch_types_and_shapes():
-    buffer = ReplayBuffer(10, OBS_SHAPE, n_envs=2)
+@pytest.mark.parametrize("buffer_cls", [ReplayBuffer, DeviceReplayBuffer])
+def test_batch_types_and_shapes(buffer_cls):
+    buffer = buffer_cls(10, OBS_SHAPE, n_envs=2)
     fill(buffer, 2, 8)
     batch = buffer.sample(5)
     assert batch.observations.dtype == torch.uint8 and batch.observations.shape == (5, *OBS_SHAPE)
@@ -155,7 +160,7 @@ def test_rejects_invalid_arguments():
         buffer.sample(3)
 
 
-@pytest.mark.parametrize("buffer_cls", [ReplayBuffer, PrioritizedReplayBuffer])
+@pytest.mark.parametrize("buffer_cls", ALL_REPLAY)
 def test_state_dict_round_trip_gives_identical_samples(buffer_cls):
     source = buffer_cls(12, OBS_SHAPE, n_envs=3, seed=5)
     fill(source, 3, 9, end_prob=0.4)  # wraps the ring
@@ -176,6 +181,60 @@ def test_state_dict_round_trip_gives_identical_samples(buffer_cls):
 
     with pytest.raises(ValueError, match="state is for"):
         buffer_cls(15, OBS_SHAPE, n_envs=3).load_state_dict(state)
+
+
+@pytest.mark.parametrize("n_envs", [1, 2])
+def test_device_storage_gives_the_host_buffers_batches_and_state(n_envs):
+    """Same seed, same adds: the device-storage buffer draws the same indices (one numpy stream)
+    and returns the same batches; its state is the host buffer's, in both directions."""
+    host = ReplayBuffer(9 * n_envs, OBS_SHAPE, n_envs=n_envs, seed=3)
+    device = DeviceReplayBuffer(9 * n_envs, OBS_SHAPE, n_envs=n_envs, seed=3)
+    for _, args in fake_steps(n_envs, 30, end_prob=0.3):
+        host.add(*args)
+        device.add(*args)
+        for a, b in zip(host.sample(len(host)), device.sample(len(device)), strict=True):
+            np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+        assert host.sampler_state() == device.sampler_state()
+    state = device.state_dict()
+    for key, value in host.state_dict().items():
+        np.testing.assert_array_equal(np.asarray(state[key]), np.asarray(value), err_msg=key)
+    # The final-frame pool recycles rows: every row is either live or free, none twice.
+    live = sorted(device._final_obs.values())
+    assert sorted(live + device._free_rows) == list(range(len(device._pool)))
+    for source, cls in ((host, DeviceReplayBuffer), (device, ReplayBuffer)):
+        target = cls(9 * n_envs, OBS_SHAPE, n_envs=n_envs)
+        target.load_state_dict(source.state_dict())
+        target.set_sampler_state(source.sampler_state())
+        for a, b in zip(source.sample(7), target.sample(7), strict=True):
+            np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
+@pytest.mark.parametrize("buffer_cls", [ReplayBuffer, PrioritizedReplayBuffer])
+def test_pinned_batches_equal_plain_ones(buffer_cls, monkeypatch):
+    """On CUDA batches are gathered in pinned memory; here torch.empty records the request
+    (a CPU-only torch cannot pin) and the batches must be the plain path's, weights included."""
+    asked = []
+    empty = torch.empty
+
+    def fake_empty(*args, pin_memory=False, **kwargs):
+        asked.append(pin_memory)
+        return empty(*args, **kwargs)
+
+    plain = buffer_cls(10, OBS_SHAPE, n_envs=2, seed=4)
+    pinned = buffer_cls(10, OBS_SHAPE, n_envs=2, seed=4, pin_memory=True)
+    truth = fill(plain, 2, 8, end_prob=0.4)
+    fill(pinned, 2, 8, end_prob=0.4)
+    if buffer_cls is PrioritizedReplayBuffer:
+        for b in (plain, pinned):
+            b.update_priorities(np.arange(10), np.arange(10) + 1.0)
+    monkeypatch.setattr(torch, "empty", fake_empty)
+    for _ in range(3):
+        batch = pinned.sample(6)
+        check_batch(batch, truth, 2, 7, 5)
+        for a, b in zip(plain.sample(6), batch, strict=True):
+            np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+        assert batch.weights.dtype == torch.float32 and batch.actions.dtype == torch.int64
+    assert asked and all(asked)
 
 
 def test_state_dict_of_partly_filled_buffer_is_small():

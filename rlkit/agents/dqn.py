@@ -9,7 +9,9 @@ Follows Mnih et al. (2015) with the switches of :class:`rlkit.config.DQNConfig`,
 
 It is written for speed on a CPU: observations stay uint8 until the network, the replay buffer
 is preallocated, exploration is vectorised over envs, and the time spent stepping envs, choosing
-actions and learning is measured separately so a notebook can show where it goes.
+actions and learning is measured separately so a notebook can show where it goes. On a GPU it
+follows the run's :class:`rlkit.device_plan.DevicePlan`: pinned, non-blocking copies, replay
+storage on the device, and optionally a compiled TD loss.
 
 ``train_dqn(config, device="auto", callbacks=[...]) -> TrainResult``.
 """
@@ -24,6 +26,7 @@ import torch
 import torch.nn.functional as F
 
 from rlkit.config import DQNConfig
+from rlkit.device_plan import DevicePlan, plan_for
 from rlkit.records import TrainResult
 from rlkit.training import train
 
@@ -71,6 +74,8 @@ class DQNLearner:
     :param device: where the networks live.
     :param grad_hook: called with the list of parameters after backward and before clipping
         and the optimizer step (e.g. an all-reduce of their ``.grad``).
+    :param compile_update: ``torch.compile`` :meth:`td_loss` (its backward is compiled with it);
+        ``None`` follows ``config.compile``. Each new batch shape compiles again.
     """
 
     def __init__(
@@ -80,6 +85,7 @@ class DQNLearner:
         n_actions: int,
         device,
         grad_hook: Callable[[list[torch.nn.Parameter]], None] | None = None,
+        compile_update: bool | None = None,
     ):
         self.config = config
         self.device = torch.device(device)
@@ -91,32 +97,51 @@ class DQNLearner:
         self.params = list(self.q.parameters())
         self.grad_hook = grad_hook
         self.updates = 0
+        self.compiled = config.compile if compile_update is None else bool(compile_update)
+        # Fixed shapes (dynamic=False): one graph per batch size, no symbolic-shape guards.
+        self._loss = torch.compile(self.td_loss, dynamic=False) if self.compiled else self.td_loss
+
+    def td_loss(
+        self, obs, actions, rewards, next_obs, terminated, weights
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The weighted TD loss of a batch and its TD errors (the part that is compiled).
+
+        :return: (loss with its graph, |TD error| detached).
+        """
+        c = self.config
+        q_taken = self.q(obs).gather(1, actions.view(-1, 1)).squeeze(1)
+        with torch.no_grad():
+            next_target = self.target(next_obs)
+            if c.double_dqn:
+                # The online net picks the action, the target net scores it (van Hasselt 2016).
+                best = self.q(next_obs).argmax(dim=1, keepdim=True)
+                next_q = next_target.gather(1, best).squeeze(1)
+            else:
+                next_q = next_target.max(dim=1).values
+            target = rewards + c.gamma * (1.0 - terminated) * next_q
+        td = q_taken - target
+        if c.loss == "huber":
+            per_item = F.smooth_l1_loss(q_taken, target, reduction="none")
+        else:
+            per_item = td.pow(2)
+        return (weights * per_item).mean(), td.detach().abs()
 
     def compute_gradients(self, batch) -> tuple[torch.Tensor, torch.Tensor]:
         """Fill ``.grad`` of the online network from a replay batch (nothing is stepped).
 
         :return: (loss, |TD error|) as detached tensors.
         """
-        c = self.config
-        q_taken = self.q(batch.observations).gather(1, batch.actions.view(-1, 1)).squeeze(1)
-        with torch.no_grad():
-            next_target = self.target(batch.next_observations)
-            if c.double_dqn:
-                # The online net picks the action, the target net scores it (van Hasselt 2016).
-                best = self.q(batch.next_observations).argmax(dim=1, keepdim=True)
-                next_q = next_target.gather(1, best).squeeze(1)
-            else:
-                next_q = next_target.max(dim=1).values
-            target = batch.rewards + c.gamma * (1.0 - batch.terminated) * next_q
-        td = q_taken - target
-        if c.loss == "huber":
-            per_item = F.smooth_l1_loss(q_taken, target, reduction="none")
-        else:
-            per_item = td.pow(2)
-        loss = (batch.weights * per_item).mean()
+        loss, td_abs = self._loss(
+            batch.observations,
+            batch.actions,
+            batch.rewards,
+            batch.next_observations,
+            batch.terminated,
+            batch.weights,
+        )
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        return loss.detach(), td.detach().abs()
+        return loss.detach(), td_abs
 
     def apply_gradients(self) -> None:
         """Clip the gradients, step the optimizer, and sync the target network when due."""
@@ -167,13 +192,23 @@ class EpsilonGreedyActor:
     :param n_actions: number of discrete actions.
     :param rng: numpy generator for the exploration draws.
     :param device: where the network lives.
+    :param pin_memory: copy observations to the device from page-locked memory, without waiting
+        (the greedy actions coming back synchronise anyway).
     """
 
-    def __init__(self, model: torch.nn.Module, n_actions: int, rng: np.random.Generator, device):
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        n_actions: int,
+        rng: np.random.Generator,
+        device,
+        pin_memory: bool = False,
+    ):
         self.model = model
         self.n_actions = int(n_actions)
         self.rng = rng
         self.device = torch.device(device)
+        self.pin_memory = bool(pin_memory)
 
     def act(self, obs: np.ndarray, epsilon: float) -> np.ndarray:
         """Actions (int64, one per row of ``obs``)."""
@@ -182,7 +217,11 @@ class EpsilonGreedyActor:
         actions = self.rng.integers(self.n_actions, size=n)
         if not explore.all():
             with torch.inference_mode():
-                x = torch.from_numpy(obs).to(self.device)
+                x = torch.from_numpy(obs)
+                if self.pin_memory:
+                    staged = torch.empty(x.shape, dtype=x.dtype, pin_memory=True)
+                    x = staged.copy_(x)
+                x = x.to(self.device, non_blocking=self.pin_memory)
                 greedy = self.model(x).argmax(dim=1).cpu().numpy()
             actions = np.where(explore, actions, greedy)
         return actions
@@ -195,20 +234,32 @@ class DQNAgent:
     :param spec: the env's :class:`rlkit.envs.EnvSpec`.
     :param device: where the networks and replay batches live.
     :param rng: the run's numpy generator (exploration draws).
+    :param plan: the run's :class:`rlkit.device_plan.DevicePlan` (pinned copies, replay on the
+        device, compiled update); ``None`` makes it with :func:`rlkit.device_plan.plan_for`.
     """
 
     phases = ("env", "act", "learner")
 
-    def __init__(self, config: DQNConfig, spec, device, rng: np.random.Generator):
+    def __init__(
+        self,
+        config: DQNConfig,
+        spec,
+        device,
+        rng: np.random.Generator,
+        plan: DevicePlan | None = None,
+    ):
         self.config = c = config
         self.env_spec = spec
         self.device = device
         self.rng = rng
+        self.plan = plan = plan_for(device, c, spec) if plan is None else plan
         n_actions = len(spec.action_names)
-        self.learner = DQNLearner(c, spec.observation_shape, n_actions, device)
+        self.learner = DQNLearner(
+            c, spec.observation_shape, n_actions, device, compile_update=plan.compile_update
+        )
         self.model = self.learner.q
-        self.buffer = _make_buffer(c, spec, device)
-        self.actor = EpsilonGreedyActor(self.model, n_actions, rng, device)
+        self.buffer = make_replay_buffer(c, spec, device, plan)
+        self.actor = EpsilonGreedyActor(self.model, n_actions, rng, device, plan.pin_memory)
         self._loss_sum = torch.zeros((), device=device)
         self._loss_count = 0
         self._epsilon = c.eps_start
@@ -310,9 +361,17 @@ def train_dqn(config: DQNConfig, *args: Any, **kwargs: Any) -> TrainResult:
     return train(config, *args, **kwargs)
 
 
-def _make_buffer(c: DQNConfig, spec, device):
-    from rlkit.buffers import PrioritizedReplayBuffer, ReplayBuffer
+def make_replay_buffer(c: DQNConfig, spec, device, plan: DevicePlan | None = None):
+    """The replay buffer a config asks for, placed as the device plan says.
 
+    Uniform replay lives on the device when ``plan.buffer_on_device``
+    (:class:`rlkit.buffers.device.DeviceReplayBuffer`), else in host memory; prioritized replay
+    always lives in host memory (its sum tree is there). Host buffers gather batches in pinned
+    memory when ``plan.pin_memory``.
+    """
+    from rlkit.buffers import DeviceReplayBuffer, PrioritizedReplayBuffer, ReplayBuffer
+
+    plan = plan_for(device, c, spec) if plan is None else plan
     common = dict(
         capacity=c.buffer_size,
         obs_shape=spec.observation_shape,
@@ -320,9 +379,12 @@ def _make_buffer(c: DQNConfig, spec, device):
         obs_dtype=np.dtype(spec.observation_dtype),
         device=device,
         seed=c.seed,
+        pin_memory=plan.pin_memory,
     )
     if c.prioritized:
         return PrioritizedReplayBuffer(
             alpha=c.per_alpha, beta=c.per_beta_start, eps=c.per_eps, **common
         )
+    if plan.buffer_on_device:
+        return DeviceReplayBuffer(**common)
     return ReplayBuffer(**common)

@@ -1,2 +1,2 @@
 """Benchmarks behind ``python -m rlkit bench …``: one harness (:mod:`.harness`), one JSON schema,
-and one module per benchmark (:mod:`.env`, :mod:`.dqn`, :mod:`.ipc`)."""
+and one module per benchmark (:mod:`.env`, :mod:`.dqn`, :mod:`.learner`, :mod:`.ipc`)."""

@@ -28,6 +28,10 @@ class PrioritizedReplayBuffer(ReplayBuffer):
     :param device: device the sampled tensors are moved to.
     :param seed: seed of the sampling random generator.
     :param obs_dtype: storage dtype of observations.
+    :param pin_memory: gather batches in page-locked memory for non-blocking copies to a GPU.
+
+    The sum tree it samples from lives in host memory, so prioritized replay stays on the host
+    even when training runs on a GPU (:mod:`rlkit.device_plan` says so in its plan).
     """
 
     def __init__(
@@ -41,8 +45,9 @@ class PrioritizedReplayBuffer(ReplayBuffer):
         device: torch.device | str = "cpu",
         seed: int | None = None,
         obs_dtype: Any = np.uint8,
+        pin_memory: bool = False,
     ) -> None:
-        super().__init__(capacity, obs_shape, n_envs, obs_dtype, device, seed)
+        super().__init__(capacity, obs_shape, n_envs, obs_dtype, device, seed, pin_memory)
         # alpha is fixed: stored priorities already carry the exponent.
         self._alpha = check_unit_interval(alpha, "alpha")
         self.beta = beta

@@ -14,6 +14,12 @@ from another episode, at the cost of one frame per episode.
 
 Flat indices, as returned in :class:`ReplayBatch` and taken by
 :meth:`PrioritizedReplayBuffer.update_priorities`, are ``slot * n_envs + env``.
+
+With ``pin_memory`` (for a GPU) batches are gathered straight into page-locked tensors
+(``np.take(..., out=)``), so each copy to the device is a DMA queued behind the running kernels
+(``non_blocking``); torch's pinned-memory allocator does not hand a block out again until its
+copy has finished, so a batch never changes under a copy still in flight.
+:class:`rlkit.buffers.device.DeviceReplayBuffer` keeps the whole ring on the GPU instead.
 """
 
 from __future__ import annotations
@@ -47,6 +53,8 @@ class ReplayBuffer:
     :param obs_dtype: storage dtype of observations; keep pixels as uint8, the network converts.
     :param device: device the sampled tensors are moved to.
     :param seed: seed of the sampling random generator.
+    :param pin_memory: gather batches in page-locked memory and copy them without waiting
+        (for a CUDA ``device``; torch refuses pinned memory on a machine without one).
     """
 
     def __init__(
@@ -57,26 +65,37 @@ class ReplayBuffer:
         obs_dtype: Any = np.uint8,
         device: torch.device | str = "cpu",
         seed: int | None = None,
+        pin_memory: bool = False,
     ) -> None:
         capacity = check_positive_int(capacity, "capacity")
         self.n_envs = check_positive_int(n_envs, "n_envs")
         self.obs_shape = check_shape(obs_shape, "obs_shape")
         self.obs_dtype = np.dtype(obs_dtype)
         self.device = torch.device(device)
+        self.pin_memory = bool(pin_memory)
+        self.obs_torch_dtype = torch.from_numpy(np.zeros(0, self.obs_dtype)).dtype
         self.slots_per_env = -(-capacity // self.n_envs)
         self.capacity = self.slots_per_env * self.n_envs
         self._n_slots = self.slots_per_env + 1
         shape = (self._n_slots, self.n_envs)
+        self.episode_end = np.zeros(shape, dtype=bool)  # bookkeeping stays on the host
+        self._final_obs: dict[int, Any] = {}  # flat index -> the final frame (or where it is)
+        self._allocate(shape)
+        self.pos = 0  # slot the next add writes; it already holds the newest next obs
+        self._stored = 0  # transitions per env that can be sampled
+        self._rng = np.random.default_rng(seed)
+
+    def _allocate(self, shape: tuple[int, int]) -> None:
+        """Create the storage arrays, ``(n_slots, n_envs)`` leading dims (a subclass's hook)."""
         # np.zeros maps zero pages lazily, so a 0.5 GB buffer costs memory only as it fills.
         self.obs = np.zeros((*shape, *self.obs_shape), dtype=self.obs_dtype)
         self.actions = np.zeros(shape, dtype=np.int64)
         self.rewards = np.zeros(shape, dtype=np.float32)
         self.terminated = np.zeros(shape, dtype=np.float32)
-        self.episode_end = np.zeros(shape, dtype=bool)
-        self._final_obs: dict[int, np.ndarray] = {}
-        self.pos = 0  # slot the next add writes; it already holds the newest next obs
-        self._stored = 0  # transitions per env that can be sampled
-        self._rng = np.random.default_rng(seed)
+
+    def host_tensor(self, shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
+        """An empty host tensor for data bound for the device (pinned with ``pin_memory``)."""
+        return torch.empty(shape, dtype=dtype, pin_memory=self.pin_memory)
 
     def __len__(self) -> int:
         return self._stored * self.n_envs
@@ -123,24 +142,31 @@ class ReplayBuffer:
         cur, nxt = self.pos, (self.pos + 1) % self._n_slots
         self._forget_finals(cur)
         self._forget_finals(nxt)
-        self.obs[cur] = obs
-        self.actions[cur] = actions
-        self.rewards[cur] = rewards
-        self.terminated[cur] = terminated
         ended = terminated | truncated
         self.episode_end[cur] = ended
-        for env in np.flatnonzero(ended):
-            self._final_obs[cur * n + int(env)] = next_obs[env].copy()
-        self.obs[nxt] = next_obs
+        self._store(cur, nxt, obs, actions, rewards, next_obs, terminated, ended)
         self.pos = nxt
         self._stored = min(self._stored + 1, self.slots_per_env)
         self._after_add(cur, nxt)
 
+    def _store(self, cur, nxt, obs, actions, rewards, next_obs, terminated, ended) -> None:
+        """Write one checked transition per env into slot ``cur`` (next obs into ``nxt``)."""
+        self.obs[cur] = obs
+        self.actions[cur] = actions
+        self.rewards[cur] = rewards
+        self.terminated[cur] = terminated
+        for env in np.flatnonzero(ended):
+            self._final_obs[cur * self.n_envs + int(env)] = next_obs[env].copy()
+        self.obs[nxt] = next_obs
+
     def _forget_finals(self, slot: int) -> None:
         if self.episode_end[slot].any():
             for env in np.flatnonzero(self.episode_end[slot]):
-                self._final_obs.pop(slot * self.n_envs + int(env), None)
+                self._drop_final(slot * self.n_envs + int(env))
             self.episode_end[slot] = False
+
+    def _drop_final(self, flat: int) -> None:
+        self._final_obs.pop(flat, None)
 
     def _after_add(self, written_slot: int, invalidated_slot: int) -> None:
         """Hook for subclasses that track per-slot state (priorities)."""
@@ -180,7 +206,14 @@ class ReplayBuffer:
         slot = (self.pos - 1 - j // self.n_envs) % self._n_slots
         return self._gather(slot * self.n_envs + j % self.n_envs, None)
 
+    def next_flat(self, flat: np.ndarray) -> np.ndarray:
+        """Flat indices of the slots that hold the next observations of ``flat``'s."""
+        slot, env = np.divmod(flat, self.n_envs)
+        return ((slot + 1) % self._n_slots) * self.n_envs + env
+
     def _gather(self, flat: np.ndarray, weights: np.ndarray | None) -> ReplayBatch:
+        if self.pin_memory:
+            return self._gather_pinned(flat, weights)
         slot, env = np.divmod(flat, self.n_envs)
         obs = self.obs[slot, env]
         next_obs = self.obs[(slot + 1) % self._n_slots, env]
@@ -202,6 +235,36 @@ class ReplayBuffer:
             indices=flat.astype(np.int64, copy=False),
         )
 
+    def _gather_pinned(self, flat: np.ndarray, weights: np.ndarray | None) -> ReplayBatch:
+        """The batch gathered into three pinned tensors (frame pairs, actions, the float32
+        columns), each sent to the device in one non-blocking copy."""
+        n = len(flat)
+        frames = self.host_tensor((2, n, *self.obs_shape), self.obs_torch_dtype)
+        pair = frames.numpy()
+        every = self.obs.reshape(-1, *self.obs_shape)  # a view: (n_slots * n_envs, *obs_shape)
+        np.take(every, flat, axis=0, out=pair[0])
+        np.take(every, self.next_flat(flat), axis=0, out=pair[1])
+        for row in np.flatnonzero(self.episode_end.reshape(-1)[flat]):
+            pair[1, row] = self._final_obs[int(flat[row])]
+        actions = self.host_tensor((n,), torch.int64)
+        np.take(self.actions.reshape(-1), flat, out=actions.numpy())
+        floats = self.host_tensor((3, n), torch.float32)
+        columns = floats.numpy()
+        np.take(self.rewards.reshape(-1), flat, out=columns[0])
+        np.take(self.terminated.reshape(-1), flat, out=columns[1])
+        columns[2] = 1.0 if weights is None else weights
+        frames = frames.to(self.device, non_blocking=True)
+        floats = floats.to(self.device, non_blocking=True)
+        return ReplayBatch(
+            observations=frames[0],
+            actions=actions.to(self.device, non_blocking=True),
+            rewards=floats[0],
+            next_observations=frames[1],
+            terminated=floats[1],
+            weights=floats[2],
+            indices=flat.astype(np.int64, copy=False),
+        )
+
     def state_dict(self) -> dict[str, Any]:
         """The buffer's contents as numpy arrays and ints (the generator state is not included).
 
@@ -209,21 +272,34 @@ class ReplayBuffer:
         """
         used = self._stored + 1 if self._stored else 0  # slots 0..pos until the ring wraps
         keys = np.array(sorted(self._final_obs), dtype=np.int64)
-        finals = [self._final_obs[int(k)] for k in keys]
-        final_obs = np.stack(finals) if finals else np.zeros((0, *self.obs_shape), self.obs_dtype)
         return {
             "capacity": self.capacity,
             "n_envs": self.n_envs,
             "obs_shape": np.array(self.obs_shape, dtype=np.int64),
             "pos": self.pos,
             "stored": self._stored,
-            "obs": self.obs[:used],
-            "actions": self.actions[:used],
-            "rewards": self.rewards[:used],
-            "terminated": self.terminated[:used],
+            **self._storage_arrays(used),
             "episode_end": self.episode_end[:used],
             "final_keys": keys,
-            "final_obs": final_obs,
+            "final_obs": self._final_frames(keys),
+        }
+
+    def _storage_arrays(self, used: int) -> dict[str, np.ndarray]:
+        """``obs``, ``actions``, ``rewards``, ``terminated`` of the first ``used`` slots."""
+        names = ("obs", "actions", "rewards", "terminated")
+        return {name: getattr(self, name)[:used] for name in names}
+
+    def _final_frames(self, keys: np.ndarray) -> np.ndarray:
+        if not len(keys):
+            return np.zeros((0, *self.obs_shape), self.obs_dtype)
+        return np.stack([self._final_obs[int(k)] for k in keys])
+
+    def _load_storage(self, used: int, state: dict[str, Any]) -> None:
+        for name in ("obs", "actions", "rewards", "terminated"):
+            getattr(self, name)[:used] = state[name]
+        self._final_obs = {
+            int(k): np.array(o, dtype=self.obs_dtype)
+            for k, o in zip(state["final_keys"], state["final_obs"], strict=True)
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -248,10 +324,6 @@ class ReplayBuffer:
                 f"{(used, self.n_envs, *self.obs_shape)}."
             )
         self.episode_end[:] = False
-        for name in ("obs", "actions", "rewards", "terminated", "episode_end"):
-            getattr(self, name)[:used] = state[name]
-        self._final_obs = {
-            int(k): np.array(o, dtype=self.obs_dtype)
-            for k, o in zip(state["final_keys"], state["final_obs"], strict=True)
-        }
+        self.episode_end[:used] = state["episode_end"]
+        self._load_storage(used, state)
         self.pos, self._stored = pos, stored

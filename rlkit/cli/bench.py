@@ -1,4 +1,4 @@
-"""``rlkit bench env``, ``rlkit bench dqn`` and ``rlkit bench infer``."""
+"""``rlkit bench env``, ``rlkit bench dqn``, ``rlkit bench learner`` and ``rlkit bench infer``."""
 
 from __future__ import annotations
 
@@ -63,7 +63,7 @@ def _bench_dqn(p: argparse.ArgumentParser) -> Handler:
     p.add_argument("--preset", default="vizdoom_simpler_basic")
     p.add_argument("--target", type=float, required=True, help="greedy mean score to reach")
     p.add_argument("--seeds", type=positive_int, default=3)
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N, mps or auto (default: cpu)")
     p.add_argument("--eval-episodes", type=positive_int, default=50)
     p.add_argument("--confirm-episodes", type=positive_int, default=100)
     p.add_argument("--eval-interval", type=positive_int, help="env steps between evaluations")
@@ -101,6 +101,47 @@ def _dqn_table(r: dict[str, Any]) -> str:
     med = r["seconds_to_target"]
     lines.append(f"  median: {med:.1f} s" if med is not None else "  median: not reached")
     return "\n".join(lines)
+
+
+@command("bench learner", help="DQN learner updates/s alone (no env), per batch size, on a device")
+def _bench_learner(p: argparse.ArgumentParser) -> Handler:
+    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N, mps or auto (default: cpu)")
+    p.add_argument(
+        "--batch", type=int_list, default=[64, 256, 1024], help="batch sizes (default 64,256,1024)"
+    )
+    p.add_argument("--preset", default="vizdoom_basic", help="DQN preset: net, optimizer, shape")
+    p.add_argument(
+        "--seconds", type=positive_float, default=6.0, help="timed seconds per batch size"
+    )
+    p.add_argument(
+        "--repeats", type=positive_int, default=3, help="interleaved rounds (median reported)"
+    )
+    p.add_argument(
+        "--threads", type=positive_int, help="torch intra-op threads (default: the preset's)"
+    )
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config field")
+    add_output_arguments(p)
+
+    def run(args: argparse.Namespace) -> int:
+        from rlkit.bench.harness import log_to_stderr
+        from rlkit.bench.learner import bench_learner, format_learner_table
+
+        with stdout_to_stderr():
+            result = bench_learner(
+                args.device,
+                args.batch,
+                args.preset,
+                args.seconds,
+                args.repeats,
+                threads=args.threads,
+                overrides=parse_overrides(args.set),
+                seed=args.seed,
+                log=None if args.quiet else log_to_stderr,
+            )
+        return emit(result, args, format_learner_table)
+
+    return run
 
 
 @command("bench infer", help="per-decision latency and memory: PyTorch eager vs ONNX Runtime & co.")
