@@ -487,3 +487,46 @@ def test_no_gpu_in_the_embedded_cluster_is_an_error_before_submitting(ray_env, t
     with pytest.raises(remote.RemoteError, match="demands a token"):  # not open to anyone
         rc.preflight(ray.get_runtime_context().gcs_address, None)
     assert time.perf_counter() - t0 < 60
+
+
+def test_bench_remote_refuses_a_malformed_address_before_starting():
+    proc = subprocess.run(
+        [sys.executable, "-m", "rlkit", "bench", "remote", "--address", "gpu-box"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 2 and "rlkit: error: unrecognised Ray cluster address" in proc.stderr
+
+
+@pytest.mark.slow
+def test_bench_remote_records_the_costs_of_the_remote_path(tmp_path):
+    if ray_missing:
+        pytest.skip("ray is not installed")
+    import json
+
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "rlkit",
+            "bench",
+            "remote",
+            "--steps",
+            "600",
+            "--repeats",
+            "1",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "HOME": str(tmp_path)},
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    record = json.loads(proc.stdout)
+    assert record["benchmark"] == "remote" and record["auth"] == "token"
+    assert record["machine"]["cpu_cores"] and record["ray_startup_s"] > 0
+    m = record["median"]
+    assert m["worker_start_s"] > 0 and m["result_transfer_s"] > 0 and m["weights_mb"] > 0
+    assert m["remote_wall_s"] > m["connect_s"]

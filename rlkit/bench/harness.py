@@ -131,3 +131,27 @@ def load_average() -> float | None:
 def log_to_stderr(line: str) -> None:
     """Progress printer for benchmarks (stdout is kept for results)."""
     print(line, file=sys.stderr, flush=True)
+
+
+def recorded(benchmark: str, device_prefix: str = "cuda") -> list[dict[str, Any]]:
+    """The committed records of ``benchmark`` in ``data/benchmarks/`` whose ``device`` starts
+    with ``device_prefix``, newest first, each with ``"file"`` added: what a notebook shows,
+    labelled as recorded (where, when, on what), when the hardware is not at hand.
+
+    :param benchmark: the record's ``"benchmark"`` name (``"learner"``, ``"dqn"``…).
+    """
+    import json
+
+    from rlkit.paths import BENCHMARKS_DIR
+
+    found = []
+    for path in sorted(BENCHMARKS_DIR.glob("*.json")):
+        try:
+            record = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        if not isinstance(record, dict) or record.get("benchmark") != benchmark:
+            continue
+        if str(record.get("device", "")).startswith(device_prefix):
+            found.append({**record, "file": str(path.relative_to(BENCHMARKS_DIR.parent.parent))})
+    return sorted(found, key=lambda r: r.get("created_utc", ""), reverse=True)

@@ -1,4 +1,4 @@
-"""``rlkit bench env``, ``rlkit bench dqn``, ``rlkit bench learner`` and ``rlkit bench infer``."""
+"""``rlkit bench env``, ``dqn``, ``learner``, ``infer`` and ``remote``."""
 
 from __future__ import annotations
 
@@ -191,5 +191,39 @@ def _bench_infer(p: argparse.ArgumentParser) -> Handler:
                 log=None if args.quiet else log_to_stderr,
             )
         return emit(result, args, format_infer_table)
+
+    return run
+
+
+@command("bench remote", help="the cost of training through Ray: start-up, latency, transfer")
+def _bench_remote(p: argparse.ArgumentParser) -> Handler:
+    p.add_argument("--preset", default="cartpole", help="preset trained both ways")
+    p.add_argument("--steps", type=positive_int, default=4000, help="env steps per training")
+    p.add_argument("--repeats", type=positive_int, default=3, help="rounds (median reported)")
+    p.add_argument(
+        "--address", help="a Ray cluster (ray://HOST:PORT or HOST:PORT); default: embedded"
+    )
+    p.add_argument(
+        "--require-gpu", action="store_true", help="train on a GPU node (default: a CPU node)"
+    )
+    add_output_arguments(p)
+
+    def run(args: argparse.Namespace) -> int:
+        from rlkit.bench.harness import log_to_stderr
+        from rlkit.bench.remote import bench_remote, format_remote_table
+        from rlkit.remote.cluster import split_address
+
+        if args.address is not None:
+            split_address(args.address)  # a malformed address fails before anything starts
+        with stdout_to_stderr():
+            result = bench_remote(
+                args.preset,
+                args.steps,
+                args.repeats,
+                address=args.address,
+                require_gpu=args.require_gpu,
+                log=None if args.quiet else log_to_stderr,
+            )
+        return emit(result, args, format_remote_table)
 
     return run
