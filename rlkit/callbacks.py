@@ -66,6 +66,78 @@ class StopAtTarget(Callback):
         return False
 
 
+class StopAtConfirmedTarget(Callback):
+    """Stop at the first greedy evaluation that reaches ``target`` *and* whose policy, played on
+    ``confirm_episodes`` fresh episodes, reaches it again.
+
+    Stopping at the first evaluation above a target selects a lucky one: its policy, played
+    again, tends to land below (regression to the mean). Confirming on independent episodes
+    before stopping makes the time honest; a crossing that fails its confirmation is kept in
+    :attr:`attempts` and training goes on. The confirmations' own seconds are taken out of the
+    training clock that :attr:`seconds` reports.
+
+    :param target: the greedy mean score to reach.
+    :param confirm_episodes: fresh episodes per confirmation (seeds disjoint from evaluations').
+    :param seed: offsets the confirmation seeds, e.g. the run's seed.
+    """
+
+    def __init__(self, target: float, confirm_episodes: int = 100, seed: int = 0):
+        self.target = float(target)
+        self.confirm_episodes = int(confirm_episodes)
+        self.seed = int(seed)
+        self.seconds: float | None = None
+        """Training seconds at the confirmed evaluation, or ``None``."""
+        self.steps: int | None = None
+        self.score: float | None = None
+        """That evaluation's mean."""
+        self.confirm_mean: float | None = None
+        self.confirm_std: float | None = None
+        self.first_crossing_seconds: float | None = None
+        """Training seconds at the first evaluation ≥ target, confirmed or not."""
+        self.attempts: list[dict[str, float]] = []
+        self._agent: Agent | None = None
+        self._confirm_s = 0.0
+
+    def bind(self, agent: Agent) -> None:
+        self._agent = agent
+
+    def on_eval(self, progress: Progress) -> bool:
+        import time
+
+        from rlkit.evaluation import evaluate
+
+        ev = progress.evaluation
+        if ev is None or self._agent is None or ev.mean < self.target:
+            return False
+        t0 = time.perf_counter()
+        seed = 3_000_000 + 10_000 * self.seed + 1_000 * len(self.attempts)
+        res = evaluate(
+            self._agent.policy(),
+            progress.env_id,
+            self.confirm_episodes,
+            seed=seed,
+            env_kwargs=self._agent.config.env_kwargs,
+        )
+        train_s = ev.train_seconds - self._confirm_s
+        self._confirm_s += time.perf_counter() - t0
+        if self.first_crossing_seconds is None:
+            self.first_crossing_seconds = train_s
+        self.attempts.append(
+            {
+                "env_step": ev.env_step,
+                "train_seconds": train_s,
+                "eval_mean": ev.mean,
+                "confirm_mean": res.mean,
+                "confirm_std": res.std,
+            }
+        )
+        if res.mean < self.target:
+            return False
+        self.seconds, self.steps, self.score = train_s, ev.env_step, ev.mean
+        self.confirm_mean, self.confirm_std = res.mean, res.std
+        return True
+
+
 class Snapshots(Callback):
     """Save the policy at fractions of training — 0 is the untrained network — so that a run's
     learning can be replayed as a progression (notebook 06).

@@ -230,3 +230,10 @@ def test_module_entry_point_help_is_fast_and_lists_commands():
     ).stdout
     for name in ("train", "play", "bench", "notebooks"):
         assert name in out
+
+
+def test_bench_dqn_refuses_a_preset_of_another_algorithm():
+    from rlkit.bench import score
+
+    with pytest.raises(ValueError, match="trains dqn, not ppo"):
+        score.bench_time_to_score("cartpole", 10, algo="ppo")

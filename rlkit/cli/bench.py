@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
 
 from rlkit.cli.registry import (
     Handler,
@@ -58,23 +57,30 @@ def _bench_env(p: argparse.ArgumentParser) -> Handler:
     return run
 
 
-@command("bench dqn", help="seconds of DQN training until greedy play reaches a target score")
+@command("bench dqn", help="seconds of DQN training until greedy play reaches a target, confirmed")
 def _bench_dqn(p: argparse.ArgumentParser) -> Handler:
     p.add_argument("--preset", default="vizdoom_simpler_basic")
     p.add_argument("--target", type=float, required=True, help="greedy mean score to reach")
     p.add_argument("--seeds", type=positive_int, default=3)
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N, mps or auto (default: cpu)")
-    p.add_argument("--eval-episodes", type=positive_int, default=50)
-    p.add_argument("--confirm-episodes", type=positive_int, default=100)
+    p.add_argument(
+        "--eval-episodes", type=positive_int, default=100, help="episodes per evaluation"
+    )
+    p.add_argument(
+        "--confirm-episodes",
+        type=positive_int,
+        default=100,
+        help="fresh episodes that must confirm an evaluation at the target",
+    )
     p.add_argument("--eval-interval", type=positive_int, help="env steps between evaluations")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config field")
     add_output_arguments(p)
 
     def run(args: argparse.Namespace) -> int:
-        from rlkit.bench.dqn import bench_dqn
+        from rlkit.bench.score import bench_time_to_score, format_score_table
 
         with stdout_to_stderr():
-            result = bench_dqn(
+            result = bench_time_to_score(
                 args.preset,
                 args.target,
                 seeds=args.seeds,
@@ -83,24 +89,11 @@ def _bench_dqn(p: argparse.ArgumentParser) -> Handler:
                 confirm_episodes=args.confirm_episodes,
                 eval_interval=args.eval_interval,
                 overrides=parse_overrides(args.set),
+                algo="dqn",
             )
-        return emit(result, args, _dqn_table)
+        return emit(result, args, format_score_table)
 
     return run
-
-
-def _dqn_table(r: dict[str, Any]) -> str:
-    lines = [f"{r['preset']} to greedy mean ≥ {r['target']} on {r['device']}:"]
-    for run in r["runs"]:
-        t = run["seconds_to_target"]
-        lines.append(
-            f"  seed {run['seed']}: "
-            + (f"{t:.1f} s, {run['env_steps_to_target']} env steps" if t else "not reached")
-            + f"; confirm {run['confirm_mean']:.1f} over {run['confirm_episodes']} episodes"
-        )
-    med = r["seconds_to_target"]
-    lines.append(f"  median: {med:.1f} s" if med is not None else "  median: not reached")
-    return "\n".join(lines)
 
 
 @command("bench learner", help="DQN learner updates/s alone (no env), per batch size, on a device")
