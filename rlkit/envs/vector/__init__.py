@@ -1,6 +1,7 @@
 """Vector envs: ``make_vector_env(env_id, n, backend=...)`` over rlkit's shared-memory worker
 processes (:mod:`.shm`, speaking :mod:`.protocol`), threads (:mod:`.threads`), or gymnasium's
-own ``SyncVectorEnv`` / ``AsyncVectorEnv``."""
+own ``SyncVectorEnv`` / ``AsyncVectorEnv``; and :class:`EnvPool` (:mod:`.pool`), the same
+workers free-running, received whichever are ready (``send`` / ``recv``, not ``step``)."""
 
 from __future__ import annotations
 
@@ -11,11 +12,12 @@ import numpy as np
 from gymnasium.vector import AsyncVectorEnv, AutoresetMode, SyncVectorEnv, VectorEnv
 
 from rlkit.envs.factory import make_env
+from rlkit.envs.vector.pool import EnvPool
 from rlkit.envs.vector.protocol import default_context
 from rlkit.envs.vector.shm import SharedMemoryVectorEnv
 from rlkit.envs.vector.threads import ThreadVectorEnv
 
-__all__ = ["BACKENDS", "SharedMemoryVectorEnv", "ThreadVectorEnv", "make_vector_env"]
+__all__ = ["BACKENDS", "EnvPool", "SharedMemoryVectorEnv", "ThreadVectorEnv", "make_vector_env"]
 
 BACKENDS = ("shm", "threads", "sync", "async")
 

@@ -206,8 +206,12 @@ def serve(env: gym.Env, cmd: int, index: int, v: dict, payload: Callable[[], Any
     return reply
 
 
-def worker_main(index, fn_blob, conn, go, done, lock, sys_path, cpu, spin_s) -> None:
-    """Build the env, map the shared memory, then serve one command per post of ``go``."""
+def worker_main(index, fn_blob, conn, go, done, lock, sys_path, cpu, spin_s, each=False) -> None:
+    """Build the env, map the shared memory, then serve one command per post of ``go``.
+
+    ``done`` is posted when the last of a command's workers has answered, or, with ``each``
+    (the free-running pool), after every answer.
+    """
     if cpu is not None:  # before the env exists, so that its engine process inherits the CPU
         with contextlib.suppress(OSError):
             os.sched_setaffinity(0, {cpu})
@@ -272,9 +276,12 @@ def worker_main(index, fn_blob, conn, go, done, lock, sys_path, cpu, spin_s) -> 
             if size > INFO_BYTES:
                 code = PIPE
             status[index], msg_len[index] = ok, (code or size)
-            with lock:  # uncontended, this is a userspace atomic: no system call
-                v["remaining"][0] -= 1
-                last = v["remaining"][0] == 0
+            if each:
+                last = True
+            else:
+                with lock:  # uncontended, this is a userspace atomic: no system call
+                    v["remaining"][0] -= 1
+                    last = v["remaining"][0] == 0
             if last:
                 done.release()
             if size > INFO_BYTES:

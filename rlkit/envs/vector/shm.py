@@ -161,6 +161,8 @@ class SharedMemoryVectorEnv(VectorEnv):
     :param spin_s: how long a waiting side polls before it sleeps, in seconds (0: sleep at once).
     """
 
+    _post_each = False  # workers post "done" once per command (True: once per env answered)
+
     def __init__(
         self,
         env_fns: Sequence[Callable[[], gym.Env]],
@@ -222,7 +224,7 @@ class SharedMemoryVectorEnv(VectorEnv):
         for i in range(self._first, n):
             go, (parent_conn, child_conn) = ctx.Semaphore(0), ctx.Pipe()
             args = (i, blobs[i], child_conn, go, self._done, self._lock, list(sys.path))
-            args += (self._cpus[i], self._spin_s)
+            args += (self._cpus[i], self._spin_s, self._post_each)
             proc = ctx.Process(target=worker_main, args=args, name=f"rlkit-vector-{i}", daemon=True)
             proc.start()
             child_conn.close()

@@ -1,0 +1,113 @@
+"""EnvPool: free-running envs, received whichever are ready, by env id."""
+
+from __future__ import annotations
+
+import functools
+import os
+import signal
+import time
+
+import numpy as np
+import psutil
+import pytest
+from test_vector import CountingEnv
+
+from rlkit.envs.vector.pool import EnvPool
+
+
+def _pool(n=3, batch_size=None, **env_kwargs):
+    fns = [functools.partial(CountingEnv, index=i, **env_kwargs) for i in range(n)]
+    return EnvPool(fns, batch_size=batch_size)
+
+
+def test_reset_then_steps_come_back_by_env_id_with_same_step_autoreset():
+    pool = _pool(3, length=2, info="floats")
+    try:
+        pool.async_reset(seed=10)
+        obs, rew, term, trunc, infos, ids = pool.recv()
+        assert sorted(ids.tolist()) == [0, 1, 2]
+        assert (obs[:, 0] == ids).all() and (obs[:, 2] == 0).all()  # index, step 0
+        assert not rew.any() and not term.any() and not trunc.any()
+        pool.send(np.ones(3, dtype=np.int64), ids)
+        obs, rew, term, trunc, infos, ids = pool.recv()
+        assert (obs[:, 0] == ids).all() and (obs[:, 2] == 1).all()
+        assert np.allclose(rew, 1.5) and (infos["health"] == 99.0).all()
+        pool.send(np.zeros(3, dtype=np.int64), ids)
+        obs, rew, term, trunc, infos, ids = pool.recv()  # step 2 ends episode 0: terminated
+        assert term.all() and not trunc.any()
+        assert (obs[:, 1] == 1).all() and (obs[:, 2] == 0).all()  # the next episode's start
+        assert infos["_final_obs"].all()
+        assert all(f[0] == i and f[2] == 2 for f, i in zip(infos["final_obs"], ids, strict=True))
+    finally:
+        pool.close()
+
+
+def test_recv_returns_the_ready_envs_first():
+    fns = [functools.partial(CountingEnv, index=0, sleep=0.5)]
+    fns += [functools.partial(CountingEnv, index=i) for i in (1, 2)]
+    pool = EnvPool(fns, batch_size=1)
+    try:
+        pool.async_reset()
+        for _ in range(3):
+            pool.recv()
+        pool.send(np.zeros(3, dtype=np.int64), [0, 1, 2])
+        t0 = time.perf_counter()
+        first = [int(pool.recv()[5][0]) for _ in range(2)]
+        assert sorted(first) == [1, 2] and time.perf_counter() - t0 < 0.4  # env 0 still steps
+        assert int(pool.recv()[5][0]) == 0
+    finally:
+        pool.close()
+
+
+def test_misuse_is_refused_in_one_sentence():
+    pool = _pool(2, batch_size=2)
+    try:
+        with pytest.raises(RuntimeError, match="async_reset"):
+            pool.send([0, 0], [0, 1])
+        pool.async_reset()
+        with pytest.raises(RuntimeError, match="already stepping"):
+            pool.send([0], [1])
+        pool.recv()
+        with pytest.raises(ValueError, match="out of range"):
+            pool.send([0], [5])
+        with pytest.raises(ValueError, match="shape"):
+            pool.send([0, 0, 0], [0, 1])
+        pool.send([0], [0])
+        with pytest.raises(RuntimeError, match="needs 2 envs stepping"):
+            pool.recv()
+    finally:
+        pool.close()
+    with pytest.raises(ValueError, match="batch_size"):
+        _pool(2, batch_size=3)
+
+
+def test_a_worker_that_dies_is_reported_within_seconds_and_nothing_is_left():
+    pool = _pool(2, batch_size=1)
+    pids = pool.worker_pids
+    try:
+        pool.async_reset()
+        pool.recv()
+        pool.recv()
+        os.kill(pids[1], signal.SIGKILL)
+        pool.send([0, 0], [0, 1])
+        pool.recv()  # env 0 still answers
+        t0 = time.perf_counter()
+        with pytest.raises(RuntimeError, match=r"worker 1 .* died"):
+            pool.recv(timeout_s=10)
+        assert time.perf_counter() - t0 < 3
+    finally:
+        pool.close()
+    time.sleep(0.2)
+    assert not [p for p in pids if psutil.pid_exists(p) and psutil.Process(p).status() != "zombie"]
+
+
+def test_a_failing_env_names_itself():
+    pool = _pool(2, batch_size=2, fail_at=1)
+    try:
+        pool.async_reset()
+        pool.recv()
+        pool.send([0, 0], [0, 1])
+        with pytest.raises(RuntimeError, match="boom at step 1"):
+            pool.recv()
+    finally:
+        pool.close()
