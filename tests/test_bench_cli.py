@@ -22,6 +22,9 @@ RATIO_NAMES = [
     "vector2/gym_async2",
     "threads2/rlkit",
     "raw_pair2/raw",
+    "pool2/rlkit",
+    "pool2/independent2",
+    "independent2/rlkit",
 ]
 MACHINE_KEYS = {"cpu_model", "cpu_cores", "torch", "numpy", "gymnasium", "vizdoom", "cuda_devices"}
 
@@ -122,6 +125,11 @@ def test_bench_env_vizdoom_schema(doom_result):
     assert r["ratios"]["raw_pair2/raw"] == pytest.approx(pair)
     assert set(r["vector_in_workers_steps_per_s"]) == {"2"}
     assert _positive(r["vector_in_workers_steps_per_s"]["2"])
+    assert set(r["async_steps_per_s"]) == {"2"} and _positive(r["async_steps_per_s"]["2"])
+    assert set(r["independent_steps_per_s"]) == {"2"}
+    assert _positive(r["independent_steps_per_s"]["2"])
+    pool = r["async_steps_per_s"]["2"] / r["independent_steps_per_s"]["2"]
+    assert r["ratios"]["pool2/independent2"] == pytest.approx(pool)
     assert {k: t["min"] for k, t in r["targets"].items()} == bench.ENV_TARGETS
     for name, t in r["targets"].items():
         assert t["value"] == r["ratios"][name] and t["pass"] == (t["value"] >= t["min"])
@@ -135,6 +143,8 @@ def test_bench_env_vizdoom_schema(doom_result):
         "gym_async2",
         "threads2",
         "in_workers2",
+        "pool2",
+        "independent2",
     }
     assert all(v > 0 for v in r["startup_s"].values())
     json.dumps(r)  # JSON-able as is
@@ -146,6 +156,7 @@ def test_format_env_table(doom_result):
     assert "raw DoomGame loop" in text and "VizdoomBasic-v1" in text
     assert all(name in text for name in RATIO_NAMES)
     assert "≥0.9" in text and "all in workers" in text
+    assert "EnvPool ×2, free-running" in text and "independent processes ×2" in text
 
 
 @pytest.mark.slow

@@ -6,6 +6,7 @@ Also :func:`env_throughput`, notebook 01's frames/s across env families, on the 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -18,6 +19,8 @@ from rlkit.bench.harness import (
 )
 from rlkit.bench.loops import (
     EnvLoop,
+    IndependentLoops,
+    PoolLoop,
     RawDoomLoop,
     RawPairLoop,
     VectorLoop,
@@ -32,11 +35,16 @@ ENV_TARGETS = {
     "rlkit/vizdoom_gym": 2.0,
     "vector2/rlkit": 1.6,
     "vector2/gym_async2": 1.3,
+    # the free-running pool: 2 envs against one rlkit env, and against 2 independent processes
+    "pool2/rlkit": 1.8,
+    "pool2/independent2": 0.85,
 }
 VECTOR_WORKERS = (1, 2, 4)
 GYM_ASYNC_WORKERS = (2,)
 THREAD_WORKERS = (2,)
 IN_WORKERS = (2,)  # rlkit's vector env with every env in a worker (in_parent=False), for contrast
+POOL_WORKERS = (2,)  # EnvPool envs, received half at a time (double-buffered)
+INDEPENDENT = (2,)  # processes stepping envs of their own: the machine's ceiling
 
 
 # -- bench env --------------------------------------------------------------------------------
@@ -56,6 +64,8 @@ def bench_env(
     async_workers: Sequence[int] = GYM_ASYNC_WORKERS,
     thread_workers: Sequence[int] = THREAD_WORKERS,
     in_workers: Sequence[int] = IN_WORKERS,
+    pool_workers: Sequence[int] = POOL_WORKERS,
+    independent: Sequence[int] = INDEPENDENT,
     log: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Steps per second of one env id, from the bare engine up to vector envs.
@@ -79,6 +89,9 @@ def bench_env(
     :param async_workers: worker counts for gymnasium's ``AsyncVectorEnv``.
     :param thread_workers: env counts for rlkit's thread-backed vector env (no target: shown
         next to the process-based one because ViZDoom steps without the GIL).
+    :param pool_workers: env counts for rlkit's free-running :class:`EnvPool` (each recv takes
+        half of them: one half steps while the caller acts on the other).
+    :param independent: process counts for the ceiling: envs in processes of their own.
     :param log: called with progress lines.
     :return: the JSON record (see ``tests/test_bench_cli.py`` for its fields).
     """
@@ -90,6 +103,8 @@ def bench_env(
         ("async_workers", async_workers),
         ("thread_workers", thread_workers),
         ("in_workers", in_workers),
+        ("pool_workers", pool_workers),
+        ("independent", independent),
     ):
         if not all(isinstance(c, int) and c >= 1 for c in counts):
             raise ValueError(f"{name} must be integers ≥ 1, got {list(counts)!r}")
@@ -171,6 +186,24 @@ def bench_env(
     for n in in_workers:
         factories[f"in_workers{n}"] = vector(n, "shm", in_parent=False)
 
+    def pool(n: int) -> Callable[[], Workload]:
+        def build() -> Workload:
+            import functools
+
+            from rlkit.envs.vector.pool import EnvPool
+
+            fns = [functools.partial(make_env, env_id, **env_kwargs) for _ in range(n)]
+            return PoolLoop(EnvPool(fns, batch_size=max(1, n // 2)), seed)
+
+        return build
+
+    for n in pool_workers:
+        factories[f"pool{n}"] = pool(n)
+    for n in independent:
+        factories[f"independent{n}"] = functools.partial(
+            IndependentLoops, env_id, env_kwargs, n, seed
+        )
+
     load_start = load_average()
     m = measure_interleaved(factories, seconds, repeats, catch=True, log=log)
     rate = {k: v["rate"] for k, v in m.items()}
@@ -184,6 +217,8 @@ def bench_env(
     async_rates = {str(n): rate[f"gym_async{n}"] for n in async_workers}
     thread_rates = {str(n): rate[f"threads{n}"] for n in thread_workers}
     in_worker_rates = {str(n): rate[f"in_workers{n}"] for n in in_workers}
+    pool_rates = {str(n): rate[f"pool{n}"] for n in pool_workers}
+    independent_rates = {str(n): rate[f"independent{n}"] for n in independent}
     ratios = {
         "rlkit/raw": _ratio(rlkit_rate, rate.get("raw")),
         "rlkit/vizdoom_gym": _ratio(rlkit_rate, rate.get("vizdoom_gym")),
@@ -191,6 +226,9 @@ def bench_env(
         "vector2/gym_async2": _ratio(vector_rates.get("2"), async_rates.get("2")),
         "threads2/rlkit": _ratio(thread_rates.get("2"), rlkit_rate),
         "raw_pair2/raw": _ratio(rate.get("raw_pair2"), rate.get("raw")),
+        "pool2/rlkit": _ratio(pool_rates.get("2"), rlkit_rate),
+        "pool2/independent2": _ratio(pool_rates.get("2"), independent_rates.get("2")),
+        "independent2/rlkit": _ratio(independent_rates.get("2"), rlkit_rate),
     }
     targets = {
         k: {"min": lo, "value": ratios[k], "pass": None if ratios[k] is None else ratios[k] >= lo}
@@ -211,6 +249,9 @@ def bench_env(
         "gym_async_steps_per_s": async_rates,
         "vector_threads_steps_per_s": thread_rates,
         "vector_in_workers_steps_per_s": in_worker_rates,
+        # EnvPool: free-running envs, half received at a time (workers -> steps/s)
+        "async_steps_per_s": pool_rates,
+        "independent_steps_per_s": independent_rates,
         "ratios": ratios,
         "targets": targets,
         "startup_s": {k: v["startup_s"] for k, v in m.items()},
@@ -251,6 +292,14 @@ def variant_rows(result: Mapping[str, Any]) -> list[tuple[str, str, float | None
     rows += [
         (f"rlkit vector shm ×{n}, all in workers", f"in_workers{n}", r)
         for n, r in result.get("vector_in_workers_steps_per_s", {}).items()
+    ]
+    rows += [
+        (f"rlkit EnvPool ×{n}, free-running", f"pool{n}", r)
+        for n, r in result.get("async_steps_per_s", {}).items()
+    ]
+    rows += [
+        (f"independent processes ×{n} (ceiling)", f"independent{n}", r)
+        for n, r in result.get("independent_steps_per_s", {}).items()
     ]
     rows += [
         (f"rlkit vector threads ×{n}", f"threads{n}", r)

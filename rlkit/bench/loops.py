@@ -276,3 +276,101 @@ def vizdoom_gym_id(scenario: str) -> tuple[str | None, str | None]:
         ):
             return spec.id, None
     return None, f"vizdoom registers no gymnasium id for scenario {scenario!r}"
+
+
+class PoolLoop:
+    """Steps an :class:`rlkit.envs.vector.pool.EnvPool`: each ready batch gets its next actions
+    at once, so envs step free-running; counts the steps of every env.
+
+    :param pool: the pool (its ``batch_size`` set), not reset yet.
+    :param seed: seed of the first reset and of the action draws.
+    """
+
+    def __init__(self, pool: Any, seed: int):
+        self.pool = pool
+        n = int(pool.single_action_space.n)
+        self._actions = list(np.random.default_rng(seed).integers(n, size=(256, pool.batch_size)))
+        self._i = 0
+        self.meta = {"num_envs": pool.num_envs, "batch_size": pool.batch_size}
+        pool.async_reset(seed=seed)
+        for _ in range(pool.num_envs // pool.batch_size):  # first observations: start stepping
+            ids = pool.recv()[5]
+            pool.send(self._actions[0][: len(ids)], ids)
+
+    def run(self, seconds: float) -> tuple[int, float]:
+        recv, send, actions = self.pool.recv, self.pool.send, self._actions
+        mask, i, n, b = len(actions) - 1, self._i, 0, self.pool.batch_size
+        t0 = time.perf_counter()
+        deadline = t0 + seconds
+        while True:
+            ids = recv()[5]
+            send(actions[(i + n) & mask], ids)
+            n += 1
+            if (now := time.perf_counter()) >= deadline:
+                break
+        self._i = (i + n) & mask
+        return n * b, now - t0
+
+    def close(self) -> None:
+        self.pool.close()
+
+
+def _independent_worker(conn: Any, env_id: str, env_kwargs: dict, seed: int, cpu: int | None):
+    if cpu is not None:  # before the env: its engine process inherits the CPU
+        os.sched_setaffinity(0, {cpu})
+    from rlkit.envs import make_env
+
+    loop = EnvLoop(make_env(env_id, **env_kwargs), seed, env_id)
+    conn.send("ready")
+    while (seconds := conn.recv()) is not None:
+        conn.send(loop.run(seconds))
+    loop.close()
+
+
+class IndependentLoops:
+    """``n`` processes, each stepping an env of its own with no coordination at all, timed for
+    the same seconds: the most this machine can step with one env per process (the ceiling any
+    vector env is measured against). Each process and its engine are pinned to one CPU.
+
+    :param n: processes.
+    """
+
+    def __init__(self, env_id: str, env_kwargs: dict, n: int, seed: int):
+        import multiprocessing as mp
+
+        from rlkit.envs.vector.protocol import default_context, worker_cpus
+
+        ctx = mp.get_context(default_context())
+        self._conns, self._procs = [], []
+        for i, cpu in enumerate(worker_cpus(n, None if n > 1 else False)):
+            parent, child = ctx.Pipe()
+            proc = ctx.Process(
+                target=_independent_worker,
+                args=(child, env_id, env_kwargs, seed + i, cpu),
+                daemon=True,
+            )
+            proc.start()
+            self._conns.append(parent)
+            self._procs.append(proc)
+        for conn in self._conns:
+            if not conn.poll(120) or conn.recv() != "ready":
+                self.close()
+                raise RuntimeError(f"an independent {env_id} process did not start")
+        self.meta = {"processes": n}
+
+    def run(self, seconds: float) -> tuple[int, float]:
+        for conn in self._conns:
+            conn.send(seconds)
+        results = [conn.recv() for conn in self._conns]  # (steps, seconds) each
+        return sum(s for s, _ in results), max(t for _, t in results)
+
+    def close(self) -> None:
+        for conn in self._conns:
+            try:
+                conn.send(None)
+            except OSError:
+                pass
+        for proc in self._procs:
+            proc.join(5)
+            if proc.is_alive():
+                proc.kill()
