@@ -88,11 +88,11 @@ class EnvPool(SharedMemoryVectorEnv):
     def _check_ids(self, env_ids: Any) -> list[int]:
         if self.closed:
             raise RuntimeError("this EnvPool is closed; make a new one")
-        ids = [int(i) for i in np.asarray(env_ids).reshape(-1)]
-        bad = [i for i in ids if not 0 <= i < self.num_envs]
+        ids = np.asarray(env_ids).reshape(-1).tolist()
+        bad = [i for i in ids if type(i) is not int or not 0 <= i < self.num_envs]
         if bad:
             raise ValueError(f"env ids {bad} out of range [0, {self.num_envs})")
-        busy = sorted(set(ids) & set(self._flying))
+        busy = sorted(set(ids).intersection(self._flying))
         if busy or len(set(ids)) != len(ids):
             raise RuntimeError(f"envs {busy or ids} are already stepping: recv() them first")
         return ids
@@ -186,7 +186,10 @@ class EnvPool(SharedMemoryVectorEnv):
         truncated = v["truncated"][ids]
         fresh = self._was_reset[ids]  # a reset's row: no reward, not ended
         rewards[fresh], terminated[fresh], truncated[fresh] = 0.0, False, False
-        infos: dict[str, Any] = {}
+        infos = self._float_infos(ids) if not (terminated.any() or truncated.any()) else None
+        if infos is not None:
+            return obs, rewards, terminated, truncated, infos, np.asarray(ids, dtype=np.int64)
+        infos = {}
         for k, i in enumerate(ids):
             reply = self._reply(i)
             if (terminated[k] or truncated[k]) and isinstance(reply, tuple):
@@ -196,6 +199,26 @@ class EnvPool(SharedMemoryVectorEnv):
             for key, value in (reply or {}).items():
                 _put(infos, key, k, len(ids), value)
         return obs, rewards, terminated, truncated, infos, np.asarray(ids, dtype=np.int64)
+
+    def _float_infos(self, ids: list[int]) -> dict[str, Any] | None:
+        """The common case in one go: every env answered with the same float keys (ViZDoom's
+        game variables), whose values sit in the shared rows; ``None`` otherwise."""
+        msg_len, keys = self._v["msg_len"], None
+        for i in ids:
+            length = int(msg_len[i])
+            if length > LANE or self._v["status"][i] != 0:
+                return None
+            lane = self._lane(i, LANE - length)
+            if keys is None:
+                keys = lane.keys
+            elif lane.keys is not keys and lane.keys != keys:
+                return None
+        values = self._v["info_values"][ids, : len(keys)].T
+        mask = np.ones(len(ids), dtype=bool)
+        infos: dict[str, Any] = {}
+        for j, key in enumerate(keys):
+            infos[key], infos["_" + key] = values[j], mask.copy()
+        return infos
 
 
 def _put(infos: dict[str, Any], key: str, row: int, n: int, value: Any) -> None:
