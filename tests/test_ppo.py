@@ -209,6 +209,16 @@ def test_the_update_equals_its_two_halves_and_the_hook_runs_between():
         assert torch.equal(pa, pb)
 
 
+def test_learner_loss_is_the_clipped_loss_of_the_models_own_distribution():
+    learner, _ = _twin_learners()
+    batch = _batch()
+    log_probs, entropy, values = learner.model.evaluate_actions(batch.observations, batch.actions)
+    expected = clipped_loss(log_probs, entropy, values, batch, learner.config)
+    got = learner.loss(batch)
+    for name, a, b in zip(got._fields, got, expected, strict=True):
+        assert torch.allclose(a, b, atol=1e-6), name
+
+
 def test_learner_clips_the_gradient_norm():
     learner, _ = _twin_learners(max_grad_norm=1e-3)
     norms = []

@@ -150,7 +150,12 @@ class PPOLearner:
 
     def loss(self, batch) -> PPOLoss:
         """:func:`clipped_loss` of a minibatch under the current network."""
-        log_probs, entropy, values = self.model.evaluate_actions(batch.observations, batch.actions)
+        logits, values = self.model(batch.observations)
+        # What ActorCritic.evaluate_actions gives, without building a Categorical (whose
+        # argument checks cost more than the small network's forward pass on a CPU).
+        log_p = torch.log_softmax(logits, dim=-1)
+        log_probs = log_p.gather(1, batch.actions.view(-1, 1)).squeeze(1)
+        entropy = -(log_p.exp() * log_p).sum(dim=-1)
         return clipped_loss(log_probs, entropy, values, batch, self.config)
 
     def compute_gradients(self, batch) -> PPOLoss:
@@ -212,13 +217,15 @@ class StochasticActor:
         """``(actions int64, log_probs float32, values float32)``, one per row of ``obs``."""
         with torch.inference_mode():
             logits, values = self.model(self._input(obs))
-            log_p = torch.log_softmax(logits, dim=-1).cpu().numpy()
-            values = values.cpu().numpy()
-        cdf = np.cumsum(np.exp(log_p), axis=1)
-        u = self.rng.random(len(obs)) * cdf[:, -1]
-        actions = np.minimum((cdf < u[:, None]).sum(axis=1), cdf.shape[1] - 1)
-        log_probs = np.take_along_axis(log_p, actions[:, None], axis=1)[:, 0]
-        return actions.astype(np.int64), log_probs.astype(np.float32), values.astype(np.float32)
+            logits, values = logits.float().cpu().numpy(), values.float().cpu().numpy()
+        # The softmax in numpy: for a few envs its small ops cost less than torch's dispatch.
+        z = logits - logits.max(axis=1, keepdims=True)
+        cdf = np.cumsum(np.exp(z), axis=1)
+        total = cdf[:, -1]
+        u = self.rng.random(len(obs)) * total
+        actions = np.minimum((cdf < u[:, None]).sum(axis=1), cdf.shape[1] - 1).astype(np.int64)
+        log_probs = z[np.arange(len(obs)), actions] - np.log(total)
+        return actions, log_probs.astype(np.float32), values
 
     def values(self, obs: np.ndarray) -> np.ndarray:
         """The critic's values (float32), one per row of ``obs``."""
