@@ -1,4 +1,4 @@
-"""``rlkit bench env``, ``dqn``, ``learner``, ``infer`` and ``remote``."""
+"""``rlkit bench env``, ``dqn``, ``ppo``, ``learner``, ``infer`` and ``remote``."""
 
 from __future__ import annotations
 
@@ -58,35 +58,52 @@ def _bench_env(p: argparse.ArgumentParser) -> Handler:
     return run
 
 
-@command("bench dqn", help="seconds of DQN training until greedy play reaches a target score")
-def _bench_dqn(p: argparse.ArgumentParser) -> Handler:
-    p.add_argument("--preset", default="vizdoom_simpler_basic")
-    p.add_argument("--target", type=float, required=True, help="greedy mean score to reach")
-    p.add_argument("--seeds", type=positive_int, default=3)
-    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N, mps or auto (default: cpu)")
-    p.add_argument("--eval-episodes", type=positive_int, default=50)
-    p.add_argument("--confirm-episodes", type=positive_int, default=100)
-    p.add_argument("--eval-interval", type=positive_int, help="env steps between evaluations")
-    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config field")
-    add_output_arguments(p)
+def _time_to_score(algo: str, default_preset: str):
+    """``bench dqn`` / ``bench ppo``: the same protocol for either algorithm's presets."""
 
-    def run(args: argparse.Namespace) -> int:
-        from rlkit.bench.dqn import bench_dqn
+    def build(p: argparse.ArgumentParser) -> Handler:
+        p.add_argument("--preset", default=default_preset)
+        p.add_argument("--target", type=float, required=True, help="greedy mean score to reach")
+        p.add_argument("--seeds", type=positive_int, default=3)
+        p.add_argument(
+            "--device", default="cpu", help="cpu, cuda, cuda:N, mps or auto (default: cpu)"
+        )
+        p.add_argument("--eval-episodes", type=positive_int, default=50)
+        p.add_argument("--confirm-episodes", type=positive_int, default=100)
+        p.add_argument("--eval-interval", type=positive_int, help="env steps between evaluations")
+        p.add_argument(
+            "--set", action="append", metavar="KEY=VALUE", help="override a config field"
+        )
+        add_output_arguments(p)
 
-        with stdout_to_stderr():
-            result = bench_dqn(
-                args.preset,
-                args.target,
-                seeds=args.seeds,
-                device=args.device,
-                eval_episodes=args.eval_episodes,
-                confirm_episodes=args.confirm_episodes,
-                eval_interval=args.eval_interval,
-                overrides=parse_overrides(args.set),
-            )
-        return emit(result, args, _dqn_table)
+        def run(args: argparse.Namespace) -> int:
+            from rlkit.bench.score import time_to_score
 
-    return run
+            with stdout_to_stderr():
+                result = time_to_score(
+                    algo,
+                    args.preset,
+                    args.target,
+                    seeds=args.seeds,
+                    device=args.device,
+                    eval_episodes=args.eval_episodes,
+                    confirm_episodes=args.confirm_episodes,
+                    eval_interval=args.eval_interval,
+                    overrides=parse_overrides(args.set),
+                )
+            return emit(result, args, _dqn_table)
+
+        return run
+
+    return build
+
+
+command("bench dqn", help="seconds of DQN training until greedy play reaches a target score")(
+    _time_to_score("dqn", "vizdoom_simpler_basic")
+)
+command("bench ppo", help="seconds of PPO training until greedy play reaches a target score")(
+    _time_to_score("ppo", "cartpole_ppo")
+)
 
 
 def _dqn_table(r: dict[str, Any]) -> str:

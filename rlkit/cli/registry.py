@@ -9,7 +9,7 @@ stays fast::
         p.add_argument("--seconds", type=positive_float, default=10.0)
 
         def run(args: argparse.Namespace) -> int:
-            from rlkit.bench.dqn import bench_dqn
+            from rlkit.bench.score import bench_dqn
 
             return emit(bench_dqn(seconds=args.seconds), args, table)
 

@@ -1,4 +1,5 @@
-"""Time-to-score: ``python -m rlkit bench dqn --preset vizdoom_simpler_basic --target 75``.
+"""Time-to-score: ``python -m rlkit bench dqn --preset vizdoom_simpler_basic --target 75``, and
+``python -m rlkit bench ppo --preset cartpole_ppo --target 475`` for PPO's presets.
 
 For each seed: train with greedy evaluations of ``eval_episodes`` episodes every
 ``eval_interval`` steps; the clock (training wall time, evaluation excluded) stops at the first
@@ -17,7 +18,8 @@ from rlkit.bench.harness import result_header
 from rlkit.callbacks import StopAtTarget
 
 
-def bench_dqn(
+def time_to_score(
+    algo: str,
     preset_name: str,
     target: float,
     seeds: int = 3,
@@ -29,6 +31,8 @@ def bench_dqn(
 ) -> dict[str, Any]:
     """Measure seconds of training until greedy play reaches ``target``; median over seeds.
 
+    :param algo: the algorithm the preset must be for (``"dqn"``, ``"ppo"``); it names the
+        record (``"<algo>_time_to_score"``).
     :param preset_name: a preset of :mod:`rlkit.config`.
     :param target: the greedy mean score to reach.
     :param seeds: number of seeds (0, 1, …) to train.
@@ -41,10 +45,10 @@ def bench_dqn(
         ``created_utc``, ``machine``), then ``preset``, ``target``, ``seconds_to_target`` (median;
         ``None`` when most seeds never reached it), ``runs``, ``device``…
     """
-    from rlkit.agents.dqn import train_dqn
-    from rlkit.config import preset
+    from rlkit.config import ConfigError, preset
     from rlkit.devices import select_device
     from rlkit.evaluation import evaluate
+    from rlkit.training import train
 
     if seeds < 1:
         raise ValueError(f"seeds must be ≥ 1, got {seeds}")
@@ -56,10 +60,14 @@ def bench_dqn(
     runs = []
     wall0 = time.perf_counter()
     config = preset(preset_name, **extra)
+    if config.algo != algo:
+        raise ConfigError(
+            f"preset {preset_name!r} trains {config.algo!r}, not {algo!r}; use bench {config.algo}"
+        )
     for seed in range(seeds):
         cfg = config.replace(seed=seed)
         stop = StopAtTarget(target)
-        result = train_dqn(cfg, device=dev, callbacks=[stop])
+        result = train(cfg, device=dev, callbacks=[stop])
         h = result.history
         confirm = evaluate(
             result.model,
@@ -90,7 +98,7 @@ def bench_dqn(
     # defined while most seeds reach it, and null when most do not.
     median = statistics.median(math.inf if s is None else s for s in reached)
     median = None if math.isinf(median) else median
-    return result_header("dqn_time_to_score") | {
+    return result_header(f"{algo}_time_to_score") | {
         "device": str(dev),
         "device_report": report.to_dict(),
         "preset": preset_name,
@@ -102,3 +110,13 @@ def bench_dqn(
         "runs": runs,
         "wall_seconds": time.perf_counter() - wall0,
     }
+
+
+def bench_dqn(preset_name: str, target: float, **kwargs: Any) -> dict[str, Any]:
+    """:func:`time_to_score` of a DQN preset (record ``"dqn_time_to_score"``)."""
+    return time_to_score("dqn", preset_name, target, **kwargs)
+
+
+def bench_ppo(preset_name: str, target: float, **kwargs: Any) -> dict[str, Any]:
+    """:func:`time_to_score` of a PPO preset (record ``"ppo_time_to_score"``)."""
+    return time_to_score("ppo", preset_name, target, **kwargs)
