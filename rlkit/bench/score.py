@@ -23,6 +23,7 @@ def time_to_score(
     preset_name: str,
     target: float,
     seeds: int = 3,
+    first_seed: int = 0,
     device: str = "cpu",
     eval_episodes: int = 50,
     confirm_episodes: int = 100,
@@ -35,7 +36,8 @@ def time_to_score(
         record (``"<algo>_time_to_score"``).
     :param preset_name: a preset of :mod:`rlkit.config`.
     :param target: the greedy mean score to reach.
-    :param seeds: number of seeds (0, 1, …) to train.
+    :param seeds: number of seeds to train: ``first_seed``, ``first_seed + 1``, …
+    :param first_seed: the first of them (to split one measurement over several calls).
     :param device: training device (see :func:`rlkit.devices.select_device`).
     :param eval_episodes: episodes per evaluation during training.
     :param confirm_episodes: fresh episodes to confirm the policy that reached the target.
@@ -64,7 +66,7 @@ def time_to_score(
         raise ConfigError(
             f"preset {preset_name!r} trains {config.algo!r}, not {algo!r}; use bench {config.algo}"
         )
-    for seed in range(seeds):
+    for seed in range(first_seed, first_seed + seeds):
         cfg = config.replace(seed=seed)
         stop = StopAtTarget(target)
         result = train(cfg, device=dev, callbacks=[stop])

@@ -65,6 +65,7 @@ def _time_to_score(algo: str, default_preset: str):
         p.add_argument("--preset", default=default_preset)
         p.add_argument("--target", type=float, required=True, help="greedy mean score to reach")
         p.add_argument("--seeds", type=positive_int, default=3)
+        p.add_argument("--first-seed", type=int, default=0, help="seeds run from this one up")
         p.add_argument(
             "--device", default="cpu", help="cpu, cuda, cuda:N, mps or auto (default: cpu)"
         )
@@ -85,6 +86,7 @@ def _time_to_score(algo: str, default_preset: str):
                     args.preset,
                     args.target,
                     seeds=args.seeds,
+                    first_seed=args.first_seed,
                     device=args.device,
                     eval_episodes=args.eval_episodes,
                     confirm_episodes=args.confirm_episodes,
