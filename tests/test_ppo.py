@@ -354,3 +354,19 @@ def test_cartpole_ppo_preset_reaches_475_greedy_on_fresh_episodes():
     result = train_ppo(cfg, device="cpu")
     res = evaluate(result.model, cfg.env_id, episodes=20, seed=123_456)
     assert res.mean >= 475, res.scores
+
+
+def test_a_ppo_checkpoint_exports_to_onnx_and_plays_like_torch(tmp_path):
+    pytest.importorskip("onnxruntime")
+    from rlkit.export import export_onnx
+    from rlkit.player import load_policy
+
+    train_ppo(tiny(total_steps=128, eval_interval=0), device="cpu", run_dir=tmp_path)
+    report = export_onnx(tmp_path / "checkpoint.pt", tmp_path / "agent.onnx", check_observations=50)
+    assert report.agreement == 1.0
+    onnx_policy, spec = load_policy(tmp_path / "agent.onnx")
+    assert spec.observation_shape == (4,)
+    assert onnx_policy.metadata["output"]["names"] == ["logits", "value"]
+    torch_policy, _ = load_policy(tmp_path / "checkpoint.pt")
+    obs = np.random.default_rng(0).normal(size=(30, 4)).astype(np.float32)
+    assert [onnx_policy(o) for o in obs] == [torch_policy(o) for o in obs]
