@@ -186,7 +186,9 @@ class PPOConfig(RunConfig):
 
     Each iteration collects a rollout of ``n_steps`` per env (``num_envs * n_steps``
     transitions), computes GAE advantages, then makes ``n_epochs`` passes over it in
-    ``n_minibatches`` shuffled minibatches.
+    ``n_minibatches`` shuffled minibatches. Training runs whole rollouts, so it stops at the
+    first multiple of ``num_envs * n_steps`` at or past ``total_steps``; logs, evaluations and
+    checkpoints fall between rollouts.
     """
 
     algo: ClassVar[str] = "ppo"
