@@ -307,9 +307,10 @@ class PPOAgent:
 
     def iterate(self, run) -> None:
         c, timer, buf = self.config, run.timer, self.buffer
-        if c.anneal_lr:
-            # Linear to zero over the budget; from env steps, so a resumed run continues it.
-            self.learner.set_lr(c.lr * max(0.0, 1.0 - run.env_steps / c.total_steps))
+        # Linear to zero over the budget, from env steps so that a resumed run continues it
+        # (and a resumed run's config, not the checkpoint's optimizer, sets the rate).
+        frac = max(0.0, 1.0 - run.env_steps / c.total_steps) if c.anneal_lr else 1.0
+        self.learner.set_lr(c.lr * frac)
         buf.reset()
         for _ in range(c.n_steps):
             timer.start()
