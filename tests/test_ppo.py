@@ -40,6 +40,8 @@ def tiny(name="cartpole_ppo", **kw):
     base = dict(
         num_envs=4,
         n_steps=32,
+        n_epochs=4,
+        n_minibatches=4,
         total_steps=384,
         eval_interval=128,
         eval_episodes=2,
@@ -89,7 +91,9 @@ def _two_samples(advantages=(1.0, -2.0)):
 
 
 def test_clipped_loss_matches_hand_computation():
-    cfg = preset("cartpole_ppo", clip_coef=0.2, norm_adv=False, ent_coef=0.01, vf_coef=0.5)
+    cfg = preset(
+        "cartpole_ppo", clip_coef=0.2, clip_vloss=True, norm_adv=False, ent_coef=0.01, vf_coef=0.5
+    )
     new_log_probs, entropy, new_values, batch = _two_samples()
     out = clipped_loss(new_log_probs, entropy, new_values, batch, cfg)
     # Sample 0: A = 1, r = 1.6: max(-1.6, -1.2) = -1.2 (clipped). Sample 1: A = -2, r = 1.1:
