@@ -153,7 +153,11 @@ def plan_for(device: torch.device | str, config: Any, env_spec: Any = None) -> D
         "cuda: batches reach the GPU by DMA" if cuda else f"{kind}: no host-to-device copy",
         "cuda: copies queue behind compute" if cuda else f"{kind}: no host-to-device copy",
         buffer_reason,
-        "config compile=True; compiles at the first update" if compiled else "config compile=False",
+        "config compile=True; compiles at the first update"
+        if compiled
+        else "config compile=False"
+        if hasattr(config, "compile")
+        else "this algorithm has no compiled update",
     )
     return DevicePlan(
         device=str(device),

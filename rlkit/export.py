@@ -3,7 +3,8 @@
 ``export_onnx("runs/doom1/checkpoint.pt", "agent.onnx")`` writes the network with its weights
 inside (no ``.onnx.data`` side file) and, in the model's metadata under the key ``"rlkit"``, what
 a player needs to use it: the env id and its arguments, the observation shape and dtype, the
-action names, how to read the output (argmax of Q-values) and the preprocessing (none outside
+action names, how to read the output (argmax of the first output: a Q-network's Q-values or an
+actor-critic's policy logits, its value coming second) and the preprocessing (none outside
 the network: it takes the env's ``uint8`` frames as they are and scales them itself). Then it
 checks the file: ONNX Runtime and PyTorch must pick the same greedy action on observations
 recorded by playing the env, and the report says how often they did.
@@ -36,6 +37,14 @@ FORMAT_NAME = "rlkit-onnx"
 FORMAT_VERSION = 1
 METADATA_KEY = "rlkit"
 INPUT_NAME, OUTPUT_NAME = "obs", "q_values"
+ACTOR_CRITIC_OUTPUTS = ("logits", "value")
+"""Output names of an actor-critic (PPO): the player takes the argmax of the first."""
+
+
+def output_names(model: Any) -> list[str]:
+    """The ONNX output names of ``model``: ``q_values``, or ``logits`` and ``value``."""
+    spec = getattr(model, "spec", None) or {}
+    return list(ACTOR_CRITIC_OUTPUTS) if spec.get("class") == "ActorCritic" else [OUTPUT_NAME]
 
 
 class ExportError(UserError, ValueError):
@@ -110,13 +119,24 @@ def _metadata(ckpt: Any, model: Any) -> dict[str, Any]:
             "dtype": spec.observation_dtype,
             "shape": ["batch", *spec.observation_shape],
         },
-        "output": {"name": OUTPUT_NAME, "meaning": "Q-values, one per action; act = argmax"},
+        "output": _output_metadata(model),
         "preprocessing": "none: feed the env's observations as they are; the network scales "
         "uint8 frames by 1/255 itself",
         "source_checkpoint": None if ckpt.path is None else str(ckpt.path),
         "progress": ckpt.progress,
         "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "library_versions": library_versions(),
+    }
+
+
+def _output_metadata(model: Any) -> dict[str, Any]:
+    names = output_names(model)
+    if len(names) == 1:
+        return {"name": OUTPUT_NAME, "meaning": "Q-values, one per action; act = argmax"}
+    return {
+        "name": names[0],
+        "names": names,
+        "meaning": "policy logits, one per action (then the state value); act = argmax of logits",
     }
 
 
@@ -148,7 +168,7 @@ def _to_onnx_bytes(model: Any, example: Any) -> bytes:
                 (example,),
                 dynamo=True,
                 input_names=[INPUT_NAME],
-                output_names=[OUTPUT_NAME],
+                output_names=output_names(model),
                 dynamic_shapes=({0: torch.export.Dim("batch")},),
                 verbose=False,
             )
@@ -214,7 +234,7 @@ def export_onnx(
         if agreement < 0.99:
             raise ExportError(
                 f"the exported model picks the same action as PyTorch on only {agreement:.1%} "
-                f"of {n} recorded observations (largest Q-value difference {diff:.3g}); the file "
+                f"of {n} recorded observations (largest output difference {diff:.3g}); the file "
                 "was not written"
             )
     path = write_bytes(out, data)
@@ -235,6 +255,7 @@ def _agreement(onnx_bytes: bytes, model: Any, obs: np.ndarray) -> tuple[float, f
     session = ort.InferenceSession(onnx_bytes, providers=["CPUExecutionProvider"])
     q_onnx = session.run(None, {INPUT_NAME: obs})[0]
     with torch.no_grad():
-        q_torch = model(torch.from_numpy(obs)).numpy()
+        out = model(torch.from_numpy(obs))
+        q_torch = (out[0] if isinstance(out, tuple) else out).numpy()
     same = float(np.mean(q_onnx.argmax(axis=1) == q_torch.argmax(axis=1)))
     return same, float(np.max(np.abs(q_onnx - q_torch)))

@@ -9,7 +9,8 @@
   weights and the checkpoint path (what a remote run sends back).
 
 Metrics are keyed scalars. Every algorithm reports its own (DQN: ``"loss"``, ``"epsilon"``;
-PPO will add ``"kl"``, ``"entropy"``, ``"clip_fraction"``); time spent per phase travels as
+PPO: ``"loss/policy"``, ``"loss/value"``, ``"entropy"``, ``"approx_kl"``, ``"clipfrac"``,
+``"lr"``, ``"explained_variance"``); time spent per phase travels as
 ``"time/<phase>"`` (``"time/env"``, ``"time/act"``, ``"time/learner"``…), cumulative seconds.
 """
 

@@ -29,7 +29,10 @@ import torch
 from rlkit.records import TIME_PREFIX, EpisodeRow, EvalRow, History, Progress, TrainResult
 
 # config.algo -> the module and class of its Agent (imported when used).
-ALGORITHMS: dict[str, tuple[str, str]] = {"dqn": ("rlkit.agents.dqn", "DQNAgent")}
+ALGORITHMS: dict[str, tuple[str, str]] = {
+    "dqn": ("rlkit.agents.dqn", "DQNAgent"),
+    "ppo": ("rlkit.agents.ppo", "PPOAgent"),
+}
 
 
 class Callback:
@@ -401,8 +404,8 @@ def agent_class(config: Any) -> type:
 
     if not isinstance(config, RunConfig) or config.algo not in ALGORITHMS:
         raise TypeError(
-            "config must be an algorithm's config such as DQNConfig (see rlkit.config.preset), "
-            f"got {config!r}"
+            "config must be an algorithm's config such as DQNConfig or PPOConfig "
+            f"(see rlkit.config.preset), got {config!r}"
         )
     module, name = ALGORITHMS[config.algo]
     return getattr(importlib.import_module(module), name)

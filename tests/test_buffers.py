@@ -495,3 +495,14 @@ def test_rollout_lifecycle_and_validation():
         buffer.compute_returns_and_advantages(np.zeros(2))
     pixels = RolloutBuffer(4, 2, (1, 6, 8))
     assert pixels.obs.dtype == np.uint8
+
+
+def test_rollout_sampler_state_resumes_the_shuffling_stream():
+    a, *_ = make_rollout(4, 2, seed=1)
+    b, *_ = make_rollout(4, 2, seed=2)
+    for buffer in (a, b):
+        buffer.compute_returns_and_advantages(np.zeros(2))
+    next(a.get(4))  # advance a's stream
+    b.set_sampler_state(a.sampler_state())
+    for x, y in zip(a.get(4), b.get(4), strict=True):
+        assert torch.equal(x.actions, y.actions)

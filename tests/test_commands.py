@@ -237,3 +237,17 @@ def test_bench_dqn_refuses_a_preset_of_another_algorithm():
 
     with pytest.raises(ValueError, match="trains dqn, not ppo"):
         score.bench_time_to_score("cartpole", 10, algo="ppo")
+
+
+def test_bench_ppo_schema_and_a_preset_of_the_other_algorithm_is_an_error(capsys):
+    args = ["bench", "ppo", "--target", "1000", "--seeds", "1", "--first-seed", "2"]
+    args += ["--eval-episodes", "2"]
+    args += ["--confirm-episodes", "2", "--eval-interval", "128", "--json"]
+    args += ["--set", "total_steps=256", "--set", "num_envs=4", "--set", "n_steps=32"]
+    assert main(args) == 0
+    r = json.loads(capsys.readouterr().out)
+    assert r["benchmark"] == "ppo_time_to_score" and r["preset"] == "cartpole_ppo"
+    assert r["seconds_to_target"] is None and r["runs"][0]["env_steps"] == 256
+    assert [run["seed"] for run in r["runs"]] == [2]
+    assert main(["bench", "ppo", "--preset", "cartpole", "--target", "1"]) != 0
+    assert "trains dqn, not ppo; use python -m rlkit bench dqn" in capsys.readouterr().err

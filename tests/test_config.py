@@ -6,12 +6,21 @@ import dataclasses
 
 import pytest
 
-from rlkit.config import PRESETS, ConfigError, DQNConfig, apply_overrides, preset
+from rlkit.config import (
+    PRESETS,
+    ConfigError,
+    DQNConfig,
+    PPOConfig,
+    RunConfig,
+    apply_overrides,
+    preset,
+)
 
 
 def test_every_preset_is_valid_and_frozen():
     for name, cfg in PRESETS.items():
-        assert isinstance(cfg, DQNConfig), name
+        assert isinstance(cfg, DQNConfig | PPOConfig), name
+        assert isinstance(cfg, RunConfig) and cfg.algo in ("dqn", "ppo"), name
         with pytest.raises(dataclasses.FrozenInstanceError):
             cfg.lr = 1.0  # type: ignore[misc]
 
@@ -24,6 +33,8 @@ def test_expected_presets_exist():
         "vizdoom_simpler_basic",
         "vizdoom_basic",
         "vizdoom_defend_the_center",
+        "cartpole_ppo",
+        "vizdoom_basic_ppo",
     }
     assert expected <= set(PRESETS)
 
@@ -35,20 +46,17 @@ def test_override_by_keyword_changes_only_that_field():
     assert dataclasses.replace(cfg, lr=base.lr) == base
 
 
-def test_every_field_has_a_docstring():
+@pytest.mark.parametrize("cls", [DQNConfig, PPOConfig])
+def test_every_field_has_a_docstring(cls):
     import inspect
 
-    from rlkit.config import RunConfig
-
-    src = inspect.getsource(DQNConfig) + inspect.getsource(RunConfig)
-    for f in dataclasses.fields(DQNConfig):
+    src = inspect.getsource(cls) + inspect.getsource(RunConfig)
+    for f in dataclasses.fields(cls):
         after = src.split(f"    {f.name}:", 1)[1].split("\n", 2)[1].strip()
         assert after.startswith('"""'), f"field {f.name} has no docstring"
 
 
 def test_run_fields_are_shared_and_algorithm_fields_are_not():
-    from rlkit.config import RunConfig
-
     run = {f.name for f in dataclasses.fields(RunConfig)}
     assert {"env_id", "num_envs", "total_steps", "eval_interval", "seed", "torch_threads"} <= run
     assert not {"lr", "buffer_size", "gamma"} & run
@@ -131,3 +139,34 @@ def test_presets_do_not_share_their_env_kwargs_dict():
     cfg = preset("vizdoom_basic")
     cfg.env_kwargs["frame_skip"] = 1
     assert preset("vizdoom_basic").env_kwargs["frame_skip"] == 12
+
+
+def test_ppo_config_sizes_its_minibatches_and_checks_they_divide_the_rollout():
+    cfg = preset("cartpole_ppo", num_envs=4, n_steps=128, n_minibatches=4)
+    assert PPOConfig.algo == "ppo" and cfg.rollout_size == 512 and cfg.minibatch_size == 128
+    with pytest.raises(ConfigError, match=r"'n_minibatches' = 3 .*divisor of .*4 \* 128 = 512"):
+        cfg.replace(n_minibatches=3)
+    with pytest.raises(ConfigError, match="'n_minibatches'"):
+        cfg.replace(num_envs=3, n_steps=5)  # 15 is not a multiple of 4
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("clip_coef", 0, "'clip_coef' = 0.0 .*> 0"),
+        ("ent_coef", -0.01, "'ent_coef' = -0.01 .*≥ 0"),
+        ("gae_lambda", 1.5, r"'gae_lambda' .*\[0, 1\]"),
+        ("target_kl", 0.0, "'target_kl' .* or None"),
+        ("n_epochs", 0, "'n_epochs' = 0 .* integer ≥ 1"),
+        ("norm_adv", "maybe", "'norm_adv' = 'maybe' is not a boolean"),
+    ],
+)
+def test_ppo_out_of_range_values_name_the_field(field, value, message):
+    with pytest.raises(ConfigError, match=message):
+        preset("cartpole_ppo", **{field: value})
+
+
+def test_ppo_config_round_trips_through_dict_and_string_overrides():
+    cfg = apply_overrides(preset("vizdoom_basic_ppo"), {"target_kl": "0.015", "anneal_lr": "no"})
+    assert cfg.target_kl == 0.015 and cfg.anneal_lr is False
+    assert PPOConfig.from_dict(cfg.to_dict()) == cfg

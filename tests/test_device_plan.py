@@ -241,3 +241,14 @@ def test_compiled_learner_trains_like_the_eager_one():
         b, _ = compiled.update(batch)
         assert math.isfinite(b.item())
         assert b.item() == pytest.approx(a.item(), rel=1e-4, abs=1e-6)
+
+
+@pytest.mark.parametrize("device", ["cpu", CUDA])
+def test_a_ppo_config_without_replay_or_compile_fields_gets_a_plan(free_gpu_memory, device):
+    cfg = preset("vizdoom_basic_ppo")
+    assert not hasattr(cfg, "buffer_device") and not hasattr(cfg, "compile")
+    plan = plan_for(device, cfg, DOOM)
+    assert plan.buffer_on_device is False and plan.compile_update is False
+    lines = plan.describe()
+    assert "no replay buffer" in lines[4] and "no compiled update" in lines[5]
+    assert plan.pin_memory is (device == CUDA)

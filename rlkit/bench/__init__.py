@@ -1,2 +1,3 @@
 """Benchmarks behind ``python -m rlkit bench …``: one harness (:mod:`.harness`), one JSON schema,
-and one module per benchmark (:mod:`.env`, :mod:`.dqn`, :mod:`.learner`, :mod:`.ipc`)."""
+and one module per benchmark (:mod:`.env`, :mod:`.score` for DQN's and PPO's time to score,
+:mod:`.learner`, :mod:`.ipc`)."""

@@ -34,6 +34,7 @@ def bench_time_to_score(
     eval_interval: int | None = None,
     overrides: dict[str, Any] | None = None,
     algo: str | None = None,
+    first_seed: int = 0,
 ) -> dict[str, Any]:
     """Seconds of training until greedy play reaches ``target``, confirmed; median over seeds.
 
@@ -46,12 +47,14 @@ def bench_time_to_score(
     :param eval_interval: env steps between evaluations (default: the preset's).
     :param overrides: config fields to change.
     :param algo: if given, the preset must train this algorithm (``bench dqn`` passes "dqn").
+    :param first_seed: seeds run ``first_seed, first_seed + 1, …`` (to split one measurement
+        over several calls).
     :return: JSON-able dict: the harness header (``benchmark``, ``created_utc``, ``machine``…),
         ``preset``, ``algo``, ``target``, ``seconds_to_target`` (median, or ``None`` if a seed
         missed), ``runs`` (per seed: ``seconds_to_target``, ``confirm_mean``,
         ``confirm_episodes``, ``score_at_target``, ``first_crossing_seconds``, ``attempts``…).
     """
-    from rlkit.config import preset
+    from rlkit.config import ConfigError, preset
     from rlkit.devices import select_device
     from rlkit.evaluation import evaluate
     from rlkit.training import train
@@ -65,13 +68,13 @@ def bench_time_to_score(
         extra["eval_interval"] = eval_interval
     config = preset(preset_name, **extra)
     if algo is not None and config.algo != algo:
-        raise ValueError(
+        raise ConfigError(
             f"preset {preset_name!r} trains {config.algo}, not {algo}; use "
             f"python -m rlkit bench {config.algo}"
         )
     runs = []
     wall0 = time.perf_counter()
-    for seed in range(seeds):
+    for seed in range(first_seed, first_seed + seeds):
         cfg = config.replace(seed=seed)
         stop = StopAtConfirmedTarget(target, confirm_episodes, seed=seed)
         result = train(cfg, device=dev, callbacks=[stop])

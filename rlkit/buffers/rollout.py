@@ -161,6 +161,14 @@ class RolloutBuffer:
         self.returns[:] = self.advantages + self.values
         self._computed = True
 
+    def sampler_state(self) -> dict[str, Any]:
+        """The state of the minibatch-shuffling generator (JSON-able), for resuming the stream."""
+        return self._rng.bit_generator.state
+
+    def set_sampler_state(self, state: dict[str, Any]) -> None:
+        """Continue the shuffling stream from :meth:`sampler_state`'s output."""
+        self._rng.bit_generator.state = state
+
     def get(self, batch_size: int | None = None) -> Iterator[RolloutBatch]:
         """Yield shuffled minibatches covering every stored sample once.
 

@@ -1,4 +1,4 @@
-"""``rlkit bench env``, ``dqn``, ``learner``, ``infer`` and ``remote``."""
+"""``rlkit bench env``, ``dqn``, ``ppo``, ``learner``, ``infer`` and ``remote``."""
 
 from __future__ import annotations
 
@@ -57,43 +57,61 @@ def _bench_env(p: argparse.ArgumentParser) -> Handler:
     return run
 
 
-@command("bench dqn", help="seconds of DQN training until greedy play reaches a target, confirmed")
-def _bench_dqn(p: argparse.ArgumentParser) -> Handler:
-    p.add_argument("--preset", default="vizdoom_simpler_basic")
-    p.add_argument("--target", type=float, required=True, help="greedy mean score to reach")
-    p.add_argument("--seeds", type=positive_int, default=3)
-    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N, mps or auto (default: cpu)")
-    p.add_argument(
-        "--eval-episodes", type=positive_int, default=100, help="episodes per evaluation"
-    )
-    p.add_argument(
-        "--confirm-episodes",
-        type=positive_int,
-        default=100,
-        help="fresh episodes that must confirm an evaluation at the target",
-    )
-    p.add_argument("--eval-interval", type=positive_int, help="env steps between evaluations")
-    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config field")
-    add_output_arguments(p)
+def _time_to_score(algo: str, default_preset: str):
+    """``bench dqn`` / ``bench ppo``: one protocol and one stopping rule for either algorithm."""
 
-    def run(args: argparse.Namespace) -> int:
-        from rlkit.bench.score import bench_time_to_score, format_score_table
+    def build(p: argparse.ArgumentParser) -> Handler:
+        p.add_argument("--preset", default=default_preset)
+        p.add_argument("--target", type=float, required=True, help="greedy mean score to reach")
+        p.add_argument("--seeds", type=positive_int, default=3)
+        p.add_argument("--first-seed", type=int, default=0, help="seeds run from this one up")
+        p.add_argument(
+            "--device", default="cpu", help="cpu, cuda, cuda:N, mps or auto (default: cpu)"
+        )
+        p.add_argument(
+            "--eval-episodes", type=positive_int, default=100, help="episodes per evaluation"
+        )
+        p.add_argument(
+            "--confirm-episodes",
+            type=positive_int,
+            default=100,
+            help="fresh episodes that must confirm an evaluation at the target",
+        )
+        p.add_argument("--eval-interval", type=positive_int, help="env steps between evaluations")
+        p.add_argument(
+            "--set", action="append", metavar="KEY=VALUE", help="override a config field"
+        )
+        add_output_arguments(p)
 
-        with stdout_to_stderr():
-            result = bench_time_to_score(
-                args.preset,
-                args.target,
-                seeds=args.seeds,
-                device=args.device,
-                eval_episodes=args.eval_episodes,
-                confirm_episodes=args.confirm_episodes,
-                eval_interval=args.eval_interval,
-                overrides=parse_overrides(args.set),
-                algo="dqn",
-            )
-        return emit(result, args, format_score_table)
+        def run(args: argparse.Namespace) -> int:
+            from rlkit.bench.score import bench_time_to_score, format_score_table
 
-    return run
+            with stdout_to_stderr():
+                result = bench_time_to_score(
+                    args.preset,
+                    args.target,
+                    seeds=args.seeds,
+                    device=args.device,
+                    eval_episodes=args.eval_episodes,
+                    confirm_episodes=args.confirm_episodes,
+                    eval_interval=args.eval_interval,
+                    overrides=parse_overrides(args.set),
+                    algo=algo,
+                    first_seed=args.first_seed,
+                )
+            return emit(result, args, format_score_table)
+
+        return run
+
+    return build
+
+
+command("bench dqn", help="seconds of DQN training until greedy play reaches a target, confirmed")(
+    _time_to_score("dqn", "vizdoom_simpler_basic")
+)
+command("bench ppo", help="seconds of PPO training until greedy play reaches a target, confirmed")(
+    _time_to_score("ppo", "cartpole_ppo")
+)
 
 
 @command("bench learner", help="DQN learner updates/s alone (no env), per batch size, on a device")

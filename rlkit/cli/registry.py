@@ -4,14 +4,14 @@ Adding a command is a decorated function that declares its arguments and returns
 the handler imports the module doing the work only when it runs, so ``python -m rlkit --help``
 stays fast::
 
-    @command("bench dqn", help="DQN updates per second on this machine")
-    def _bench_dqn(p: argparse.ArgumentParser) -> Handler:
-        p.add_argument("--seconds", type=positive_float, default=10.0)
+    @command("bench learner", help="DQN learner updates/s alone, per batch size")
+    def _bench_learner(p: argparse.ArgumentParser) -> Handler:
+        p.add_argument("--seconds", type=positive_float, default=6.0)
 
         def run(args: argparse.Namespace) -> int:
-            from rlkit.bench.dqn import bench_dqn
+            from rlkit.bench.learner import bench_learner, format_learner_table
 
-            return emit(bench_dqn(seconds=args.seconds), args, table)
+            return emit(bench_learner(seconds=args.seconds), args, format_learner_table)
 
         return run
 

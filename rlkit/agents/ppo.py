@@ -1,0 +1,386 @@
+"""Proximal policy optimisation: the clipped surrogate objective on GAE advantages.
+
+Follows Schulman et al. (2017) with the details CleanRL's ``ppo.py`` uses (Huang et al. 2022,
+"The 37 implementation details of PPO"), switched by :class:`rlkit.config.PPOConfig`, in four
+parts:
+
+- :func:`clipped_loss`: the loss of one minibatch from the new policy's log-probabilities,
+  entropies and values (policy clip, value clip, entropy bonus) and its diagnostics;
+- :class:`PPOLearner`: the actor-critic network, Adam and the update, with a seam between
+  computing gradients and applying them (where data-parallel training averages them);
+- :class:`StochasticActor`: samples actions for a batch of observations, with their
+  log-probabilities and the critic's values (rollout workers reuse it);
+- :class:`PPOAgent`: what :class:`rlkit.training.Trainer` runs — one rollout of ``n_steps`` per
+  env, GAE (:class:`rlkit.buffers.RolloutBuffer`), then ``n_epochs`` over shuffled minibatches.
+
+Observations stay uint8 until the network. Time limits are not failures: when an episode is
+truncated the value of its final observation (which the vector env reports in
+``infos["final_obs"]``) is added, discounted, to the last reward, and the trace is cut there;
+an env that does not report final observations has its truncations treated as terminations.
+
+``train_ppo(config, device="auto", callbacks=[...]) -> TrainResult``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
+
+import numpy as np
+import torch
+
+from rlkit.config import PPOConfig
+from rlkit.device_plan import DevicePlan, plan_for
+from rlkit.records import TrainResult
+from rlkit.training import train
+
+ADAM_EPS = 1e-5
+"""Adam's epsilon, as in CleanRL's PPO (PyTorch's 1e-8 default makes early steps larger)."""
+
+METRICS = ("loss/policy", "loss/value", "entropy", "approx_kl", "clipfrac")
+"""The minibatch diagnostics :meth:`PPOAgent.log_metrics` averages, in :class:`PPOLoss` order."""
+
+
+def build_actor_critic(config: PPOConfig, obs_shape: Sequence[int], n_actions: int):
+    """The actor-critic a config asks for (conv trunk for (C, H, W), tanh MLP for (D,))."""
+    from rlkit.models import ActorCritic
+
+    if len(obs_shape) == 3:
+        return ActorCritic(obs_shape, n_actions, hidden=config.hidden, preset=config.net)
+    width = config.hidden or 64
+    return ActorCritic(obs_shape, n_actions, hidden=(width, width))
+
+
+class PPOLoss(NamedTuple):
+    """What :func:`clipped_loss` returns; all but ``total`` are detached scalars."""
+
+    total: torch.Tensor
+    """``policy - ent_coef * entropy + vf_coef * value``, with its graph."""
+    policy: torch.Tensor
+    """The clipped surrogate loss (to minimise)."""
+    value: torch.Tensor
+    """Half the mean squared value error (clipped when ``clip_vloss``)."""
+    entropy: torch.Tensor
+    """Mean entropy of the new policy."""
+    approx_kl: torch.Tensor
+    """``mean((r - 1) - log r)``: an unbiased, non-negative estimate of KL(old ‖ new)."""
+    clipfrac: torch.Tensor
+    """Fraction of samples whose ratio left ``[1 - clip_coef, 1 + clip_coef]``."""
+
+
+def clipped_loss(
+    new_log_probs: torch.Tensor,
+    entropy: torch.Tensor,
+    new_values: torch.Tensor,
+    batch,
+    config: PPOConfig,
+) -> PPOLoss:
+    """PPO's loss on one minibatch.
+
+    With ratio ``r = exp(log π(a|s) - log π_old(a|s))`` and advantages ``A`` (normalised within
+    the minibatch when ``norm_adv``): policy loss ``mean(max(-A r, -A clip(r, 1 ± c)))``; value
+    loss ``0.5 mean(max((V - R)², (V_old + clip(V - V_old, ±c) - R)²))`` when ``clip_vloss``,
+    else ``0.5 mean((V - R)²)``.
+
+    :param new_log_probs: (B,) log-probabilities of ``batch.actions`` under the current policy.
+    :param entropy: (B,) entropies of the current policy.
+    :param new_values: (B,) the critic's current values.
+    :param batch: a :class:`rlkit.buffers.RolloutBatch` (old log-probs, old values, advantages,
+        returns).
+    :param config: reads ``clip_coef``, ``clip_vloss``, ``norm_adv``, ``ent_coef``, ``vf_coef``.
+    """
+    c = config
+    log_ratio = new_log_probs - batch.old_log_probs
+    ratio = log_ratio.exp()
+    adv = batch.advantages
+    if c.norm_adv and adv.numel() > 1:
+        adv = (adv - adv.mean()) / (adv.std() + 1e-8)
+    policy = torch.max(-adv * ratio, -adv * ratio.clamp(1 - c.clip_coef, 1 + c.clip_coef)).mean()
+    err = (new_values - batch.returns).pow(2)
+    if c.clip_vloss:
+        moved = (new_values - batch.old_values).clamp(-c.clip_coef, c.clip_coef)
+        err = torch.max(err, (batch.old_values + moved - batch.returns).pow(2))
+    value = 0.5 * err.mean()
+    ent = entropy.mean()
+    total = policy - c.ent_coef * ent + c.vf_coef * value
+    with torch.no_grad():
+        approx_kl = ((ratio - 1) - log_ratio).mean()
+        clipfrac = ((ratio - 1).abs() > c.clip_coef).float().mean()
+    return PPOLoss(total, policy.detach(), value.detach(), ent.detach(), approx_kl, clipfrac)
+
+
+class PPOLearner:
+    """The learning half of PPO: the actor-critic, Adam and the clipped update.
+
+    :meth:`update` is :meth:`compute_gradients` then :meth:`apply_gradients`; a data-parallel
+    trainer calls the two itself and averages the gradients in between (or sets ``grad_hook``).
+
+    :param config: the run's config.
+    :param obs_shape: shape of one observation.
+    :param n_actions: number of discrete actions.
+    :param device: where the network lives.
+    :param grad_hook: called with the list of parameters after backward and before clipping
+        and the optimizer step (e.g. an all-reduce of their ``.grad``).
+    """
+
+    def __init__(
+        self,
+        config: PPOConfig,
+        obs_shape: Sequence[int],
+        n_actions: int,
+        device,
+        grad_hook: Callable[[list[torch.nn.Parameter]], None] | None = None,
+    ):
+        self.config = config
+        self.device = torch.device(device)
+        self.model = build_actor_critic(config, obs_shape, n_actions).to(self.device)
+        self.params = list(self.model.parameters())
+        # Fused: one kernel for all parameters, which matters on a CPU for a small net.
+        self.optimizer = torch.optim.Adam(self.params, lr=config.lr, eps=ADAM_EPS, fused=True)
+        self.grad_hook = grad_hook
+        self.updates = 0
+
+    @property
+    def lr(self) -> float:
+        return float(self.optimizer.param_groups[0]["lr"])
+
+    def set_lr(self, lr: float) -> None:
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+
+    def loss(self, batch) -> PPOLoss:
+        """:func:`clipped_loss` of a minibatch under the current network."""
+        logits, values = self.model(batch.observations)
+        # What ActorCritic.evaluate_actions gives, without building a Categorical (whose
+        # argument checks cost more than the small network's forward pass on a CPU).
+        log_p = torch.log_softmax(logits, dim=-1)
+        log_probs = log_p.gather(1, batch.actions.view(-1, 1)).squeeze(1)
+        entropy = -(log_p.exp() * log_p).sum(dim=-1)
+        return clipped_loss(log_probs, entropy, values, batch, self.config)
+
+    def compute_gradients(self, batch) -> PPOLoss:
+        """Fill ``.grad`` of the network from a minibatch (nothing is stepped)."""
+        out = self.loss(batch)
+        self.optimizer.zero_grad(set_to_none=True)
+        out.total.backward()
+        return out._replace(total=out.total.detach())
+
+    def apply_gradients(self) -> None:
+        """Run ``grad_hook``, clip the gradient norm, step the optimizer."""
+        if self.grad_hook is not None:
+            self.grad_hook(self.params)
+        if self.config.max_grad_norm is not None:
+            torch.nn.utils.clip_grad_norm_(self.params, self.config.max_grad_norm)
+        self.optimizer.step()
+        self.updates += 1
+
+    def update(self, batch) -> PPOLoss:
+        """One gradient step on a minibatch; returns its (detached) :class:`PPOLoss`."""
+        out = self.compute_gradients(batch)
+        self.apply_gradients()
+        return out
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"optimizer": self.optimizer.state_dict(), "updates": self.updates}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.updates = int(state["updates"])
+
+
+class StochasticActor:
+    """Samples actions from an actor-critic's policy for a batch of observations.
+
+    One forward pass gives logits and values; the action of each row is drawn from the softmax
+    with the numpy generator ``rng`` (so the stream is saved with the run), by inverting the
+    cumulative probabilities.
+
+    :param model: an :class:`rlkit.models.ActorCritic` (``model(obs) -> (logits, values)``).
+    :param rng: numpy generator for the draws.
+    :param device: where the network lives.
+    :param pin_memory: copy observations to the device from page-locked memory, without waiting.
+    """
+
+    def __init__(self, model: torch.nn.Module, rng: np.random.Generator, device, pin_memory=False):
+        self.model = model
+        self.rng = rng
+        self.device = torch.device(device)
+        self.pin_memory = bool(pin_memory)
+
+    def _input(self, obs: np.ndarray) -> torch.Tensor:
+        x = torch.from_numpy(np.ascontiguousarray(obs))  # uint8 frames stay uint8
+        if self.pin_memory:
+            x = torch.empty(x.shape, dtype=x.dtype, pin_memory=True).copy_(x)
+        return x.to(self.device, non_blocking=self.pin_memory)
+
+    def act(self, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(actions int64, log_probs float32, values float32)``, one per row of ``obs``."""
+        with torch.inference_mode():
+            logits, values = self.model(self._input(obs))
+            logits, values = logits.float().cpu().numpy(), values.float().cpu().numpy()
+        # The softmax in numpy: for a few envs its small ops cost less than torch's dispatch.
+        z = logits - logits.max(axis=1, keepdims=True)
+        cdf = np.cumsum(np.exp(z), axis=1)
+        total = cdf[:, -1]
+        u = self.rng.random(len(obs)) * total
+        actions = np.minimum((cdf < u[:, None]).sum(axis=1), cdf.shape[1] - 1).astype(np.int64)
+        log_probs = z[np.arange(len(obs)), actions] - np.log(total)
+        return actions, log_probs.astype(np.float32), values
+
+    def values(self, obs: np.ndarray) -> np.ndarray:
+        """The critic's values (float32), one per row of ``obs``."""
+        with torch.inference_mode():
+            return self.model(self._input(obs))[1].float().cpu().numpy()
+
+
+def explained_variance(values: np.ndarray, returns: np.ndarray) -> float:
+    """``1 - Var(returns - values) / Var(returns)``: 1 is a perfect critic, 0 no better than a
+    constant, negative worse; ``nan`` when the returns do not vary."""
+    var = float(np.var(returns))
+    return float("nan") if var == 0 else 1.0 - float(np.var(returns - values)) / var
+
+
+def final_values(actor: StochasticActor, cut: np.ndarray, infos: dict[str, Any]) -> np.ndarray:
+    """``V(final obs)`` for the envs in ``cut`` (zeros elsewhere, and where no final observation
+    was reported)."""
+    out = np.zeros(len(cut), dtype=np.float32)
+    mask = infos.get("_final_obs")
+    if mask is None:
+        return out
+    idx = np.flatnonzero(cut & np.asarray(mask, dtype=bool))
+    if len(idx):
+        out[idx] = actor.values(np.stack([infos["final_obs"][i] for i in idx]))
+    return out
+
+
+class PPOAgent:
+    """PPO for :class:`rlkit.training.Trainer`: each :meth:`iterate` is one rollout, then learning.
+
+    :param config: the run's :class:`PPOConfig`.
+    :param spec: the env's :class:`rlkit.envs.EnvSpec`.
+    :param device: where the network and minibatches live.
+    :param rng: the run's numpy generator (action sampling).
+    :param plan: the run's :class:`rlkit.device_plan.DevicePlan` (pinned copies);
+        ``None`` makes it with :func:`rlkit.device_plan.plan_for`.
+    """
+
+    phases = ("env", "act", "learner")
+
+    def __init__(
+        self,
+        config: PPOConfig,
+        spec,
+        device,
+        rng: np.random.Generator,
+        plan: DevicePlan | None = None,
+    ):
+        from rlkit.buffers import RolloutBuffer
+
+        self.config = c = config
+        self.env_spec = spec
+        self.device = device
+        self.rng = rng
+        self.plan = plan = plan_for(device, c, spec) if plan is None else plan
+        n_actions = len(spec.action_names)
+        self.learner = PPOLearner(c, spec.observation_shape, n_actions, device)
+        self.model = self.learner.model
+        self.actor = StochasticActor(self.model, rng, device, plan.pin_memory)
+        self.buffer = RolloutBuffer(
+            c.n_steps,
+            c.num_envs,
+            tuple(spec.observation_shape),
+            obs_dtype=np.dtype(spec.observation_dtype),
+            device=device,
+            seed=c.seed,
+        )
+        self.rollouts = 0
+        self._sums = torch.zeros(len(METRICS))
+        self._count = 0
+        self._explained = float("nan")
+
+    @property
+    def updates(self) -> int:
+        return self.learner.updates
+
+    def start(self, obs: np.ndarray) -> None:
+        self.obs = obs
+
+    def iterate(self, run) -> None:
+        c, timer, buf = self.config, run.timer, self.buffer
+        # Linear to zero over the budget, from env steps so that a resumed run continues it
+        # (and a resumed run's config, not the checkpoint's optimizer, sets the rate).
+        frac = max(0.0, 1.0 - run.env_steps / c.total_steps) if c.anneal_lr else 1.0
+        self.learner.set_lr(c.lr * frac)
+        buf.reset()
+        for _ in range(c.n_steps):
+            timer.start()
+            actions, log_probs, values = self.actor.act(self.obs)
+            timer.stop("act")
+            next_obs, rewards, terminated, truncated, infos = run.step_envs(actions)
+            rewards = np.asarray(rewards, dtype=np.float32) * c.reward_scale
+            cut = np.logical_and(truncated, np.logical_not(terminated))
+            if cut.any():
+                timer.start()
+                rewards += c.gamma * final_values(self.actor, cut, infos)
+                timer.stop("act")
+            buf.add(self.obs, actions, rewards, terminated, truncated, values, log_probs)
+            self.obs = next_obs
+        timer.start()
+        buf.compute_returns_and_advantages(self.actor.values(self.obs), c.gamma, c.gae_lambda)
+        self._explained = explained_variance(buf.values, buf.returns)
+        self._learn()
+        self.rollouts += 1
+        timer.stop("learner")
+
+    def _learn(self) -> None:
+        c = self.config
+        for _ in range(c.n_epochs):
+            for batch in self.buffer.get(c.minibatch_size):
+                out = self.learner.update(batch)
+                self._sums += torch.stack(out[1:]).cpu()
+                self._count += 1
+            # As CleanRL: the last minibatch's KL decides whether another epoch runs.
+            if c.target_kl is not None and float(out.approx_kl) > c.target_kl:
+                break
+
+    def log_metrics(self) -> dict[str, float]:
+        if not self._count:
+            return {}
+        means = (self._sums / self._count).tolist()
+        self._sums.zero_()
+        self._count = 0
+        out = dict(zip(METRICS, means, strict=True))
+        out["lr"] = self.learner.lr
+        out["explained_variance"] = self._explained
+        return out
+
+    def policy(self):
+        """The greedy policy (argmax of the logits), for evaluation."""
+        from rlkit.evaluation import greedy_policy
+
+        return greedy_policy(self.model, self.device)
+
+    def state_dict(self, include_buffer: bool) -> dict[str, Any]:
+        """Learner, counters and random streams; ``include_buffer`` adds nothing, since each
+        rollout is used up by the iteration that collected it."""
+        return {
+            "learner": self.learner.state_dict(),
+            "rollouts": self.rollouts,
+            "rng": {
+                "numpy": self.rng.bit_generator.state,
+                "minibatch": self.buffer.sampler_state(),
+            },
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.learner.load_state_dict(state["learner"])
+        self.rollouts = int(state["rollouts"])
+        self.rng.bit_generator.state = state["rng"]["numpy"]
+        self.buffer.set_sampler_state(state["rng"]["minibatch"])
+
+
+def train_ppo(config: PPOConfig, *args: Any, **kwargs: Any) -> TrainResult:
+    """Train a PPO agent: :func:`rlkit.training.train` (same arguments) for a :class:`PPOConfig`."""
+    if not isinstance(config, PPOConfig):
+        raise TypeError(f"config must be a PPOConfig (see rlkit.config.preset), got {config!r}")
+    return train(config, *args, **kwargs)
