@@ -369,21 +369,24 @@ PRESETS["cartpole_ppo"] = PPOConfig(
     log_interval=2_048,
 )
 # A first PPO recipe for ViZDoom's basic scenario, at DQN's small frames and frame skip: 8 envs
-# in threads (ViZDoom steps without the GIL; no worker processes to start), CleanRL's Atari
-# update (4 epochs of 4 minibatches) on 512-step rollouts.
+# in threads (ViZDoom steps without the GIL; no worker processes to start), 512-step rollouts,
+# 8 epochs of 4 minibatches at lr 2.5e-3 and an unclipped value loss. With CleanRL's Atari
+# update (lr 5e-4, 4 epochs, clipped value loss) greedy play had not left random's level after
+# 50k steps; these settings brought training returns to about 70 within 10k steps (one seed).
 PRESETS["vizdoom_basic_ppo"] = PPOConfig(
     env_id="vizdoom:basic",
     env_kwargs=dict(_DOOM_SMALL),
     num_envs=8,
     vector_backend="threads",
-    total_steps=100_000,
+    total_steps=30_000,
     n_steps=64,
-    n_epochs=4,
+    n_epochs=8,
     n_minibatches=4,
-    lr=5e-4,
+    lr=2.5e-3,
+    clip_vloss=False,
     reward_scale=0.01,
     net="fast",
-    eval_interval=4_096,
+    eval_interval=2_048,
     eval_episodes=10,
     log_interval=2_048,
 )

@@ -374,3 +374,13 @@ def test_a_ppo_checkpoint_exports_to_onnx_and_plays_like_torch(tmp_path):
     torch_policy, _ = load_policy(tmp_path / "checkpoint.pt")
     obs = np.random.default_rng(0).normal(size=(30, 4)).astype(np.float32)
     assert [onnx_policy(o) for o in obs] == [torch_policy(o) for o in obs]
+
+
+@pytest.mark.slow
+def test_vizdoom_basic_ppo_preset_reaches_60_greedy_on_fresh_episodes():
+    from rlkit.evaluation import evaluate
+
+    cfg = preset("vizdoom_basic_ppo", seed=1)
+    result = train_ppo(cfg, device="cpu")
+    res = evaluate(result.model, cfg.env_id, episodes=20, seed=123_456, env_kwargs=cfg.env_kwargs)
+    assert res.mean >= 60, res.scores
