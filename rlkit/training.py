@@ -3,10 +3,12 @@
 ``train(config, device=..., callbacks=[...], run_dir=...)`` picks the algorithm from the config
 (``config.algo``) and hands it to :class:`Trainer`, which owns everything that is not acting or
 learning: the device and thread settings, the vector env, the training clock (stopped during
-evaluations and checkpoints), the log / eval / checkpoint schedules, episode bookkeeping,
-resuming, and the callbacks. An algorithm is an :class:`Agent`: it builds its networks and
-storage, and each :meth:`Agent.iterate` acts, steps the envs through :meth:`Trainer.step_envs`
-and learns.
+evaluations and checkpoints), the log / eval / checkpoint schedules, episode bookkeeping
+(per env id), resuming, and the callbacks. The envs are a lock-step vector env, or with
+``vector_backend="pool"`` a free-running :class:`rlkit.envs.vector.EnvPool`, where each
+:meth:`Trainer.step_envs` returns whichever envs answered first and :attr:`Trainer.env_ids`
+says which. An algorithm is an :class:`Agent`: it builds its networks and storage, and each
+:meth:`Agent.iterate` acts, steps the envs through :meth:`Trainer.step_envs` and learns.
 
 Callbacks receive :class:`rlkit.records.Progress` records (plain data, so a remote run can
 stream them). A callback that needs the live network (:class:`rlkit.callbacks.KeepBest`) gets
@@ -80,7 +82,7 @@ class Agent(Protocol):
     """Gradient updates so far."""
 
     def start(self, obs: np.ndarray) -> None:
-        """The first observations of the envs (after any resume)."""
+        """The first observations of every env, in env id order (after any resume)."""
 
     def iterate(self, run: Trainer) -> None:
         """One round: act, :meth:`Trainer.step_envs`, learn."""

@@ -20,6 +20,16 @@ How it differs from gymnasium's ``VectorEnv`` contract:
 
 The double-buffered pattern is ``num_envs = 2 × batch_size``: while the policy acts on one half,
 the other half steps.
+
+How a training loop uses it (``vector_backend="pool"`` in :mod:`rlkit.training`): after
+:meth:`EnvPool.async_reset` it receives every env's first observation, so that every env waits
+for an action; then each round acts on the envs just received, sends their actions
+(:meth:`EnvPool.send`) and receives the next ``batch_size`` to answer (:meth:`EnvPool.recv`).
+The rows that come back are other envs than the ones just sent, so an agent keeps per-env state
+by id: DQN remembers the observation and action each env was sent and pairs them with that env's
+answer; PPO gives each env its own rollout column and stops sending to an env whose column is
+full, receiving the last envs in flight with ``recv(count=...)`` fewer than a batch.
+:meth:`EnvPool.call` (and ``get_attr``, ``set_attr``) reach every env while none is in flight.
 """
 
 from __future__ import annotations
