@@ -206,7 +206,10 @@ def test_ppo_on_the_pool_fills_each_column_with_one_envs_steps_in_order():
 
 def test_cartpole_on_the_pool_gives_the_lock_step_history_keys():
     for cfg in (
-        preset("cartpole", num_envs=4, total_steps=256, learning_starts=64, eval_interval=128),
+        # eps_end=1: random play, whose episodes (~20 steps) surely end within the budget
+        preset(
+            "cartpole", num_envs=4, total_steps=256, learning_starts=64, eval_interval=128
+        ).replace(eps_end=1.0),
         preset("cartpole_ppo", num_envs=4, n_steps=32, total_steps=256, eval_interval=128),
     ):
         cfg = cfg.replace(eval_episodes=2, log_interval=64, torch_threads=1)
@@ -254,7 +257,7 @@ def test_a_failing_pool_run_leaves_no_workers(monkeypatch):
 def test_cartpole_ppo_on_the_pool_still_learns():
     from rlkit.evaluation import evaluate
 
-    cfg = preset("cartpole_ppo", vector_backend="pool", seed=1)
+    cfg = preset("cartpole_ppo", vector_backend="pool", seed=1, total_steps=60_000)
     result = Trainer(cfg, agent_class(cfg), "cpu").run()
     res = evaluate(result.model, cfg.env_id, episodes=20, seed=123_456)
     assert res.mean >= 400, res.scores
