@@ -35,6 +35,7 @@ def test_expected_presets_exist():
         "vizdoom_defend_the_center",
         "cartpole_ppo",
         "vizdoom_basic_ppo",
+        "vizdoom_defend_the_center_ppo",
     }
     assert expected <= set(PRESETS)
 
