@@ -422,7 +422,7 @@ PRESETS["vizdoom_basic_ppo"] = PPOConfig(
 # defend_the_center (+1 a kill, -1 on death; the episode ends with the player's death): the basic
 # recipe at frame skip 4, 128-step rollouts, 4 epochs, lr 1e-3. Measured on this CPU (one seed
 # each, 100k steps): lr 2.5e-4 collapsed to always -1; 60x80 frames played no better than 30x45
-# (8.0 against 7.6 at 100k steps, 5 episodes) for 5.6x the learner time.
+# (8.0 against 7.6 at 100k steps, 5 episodes) for ~9x the learner time.
 PRESETS["vizdoom_defend_the_center_ppo"] = dataclasses.replace(
     PRESETS["vizdoom_basic_ppo"],
     env_id="vizdoom:defend_the_center",
