@@ -130,13 +130,12 @@ def _summarise(cell: dict[str, Any], runs: list[dict[str, Any]]) -> None:
     reached = [r["seconds_to_target"] for r in runs]
     cell["seconds_to_target"] = None if None in reached else statistics.median(reached)
     cell["seeds_reached"] = sum(s is not None for s in reached)
-    cell["train_steps_per_s"] = statistics.median(
-        r["env_steps"] / r["train_seconds"] for r in runs
-    )
+    cell["train_steps_per_s"] = statistics.median(r["env_steps"] / r["train_seconds"] for r in runs)
     phases = runs[0]["phase_seconds"].keys()
     total = sum(r["train_seconds"] for r in runs)
-    cell["phase_seconds"] = {p: sum(r["phase_seconds"][p] for r in runs) / len(runs)
-                             for p in phases}
+    cell["phase_seconds"] = {
+        p: sum(r["phase_seconds"][p] for r in runs) / len(runs) for p in phases
+    }
     cell["phase_share"] = {p: sum(r["phase_seconds"][p] for r in runs) / total for p in phases}
     env_s = sum(r["phase_seconds"].get("env", 0.0) for r in runs)
     # How fast the envs stepped while training (env phase only), against their speed alone.
@@ -202,16 +201,17 @@ def bench_grid(
     modes = list(modes) if isinstance(modes, Sequence) and not isinstance(modes, str) else [modes]
     if not modes or any(m not in MODES for m in modes) or len(set(modes)) != len(modes):
         raise ValueError(f"modes must be distinct names from {', '.join(MODES)}; got {modes!r}")
-    if isinstance(target, bool) or not isinstance(target, int | float) or not math.isfinite(
-        target
-    ):
+    if isinstance(target, bool) or not isinstance(target, int | float) or not math.isfinite(target):
         raise ValueError(f"target must be a finite number, got {target!r}")
-    for name, v in (("total_steps", total_steps), ("seeds", seeds),
-                    ("confirm_episodes", confirm_episodes)):
+    for name, v in (
+        ("total_steps", total_steps),
+        ("seeds", seeds),
+        ("confirm_episodes", confirm_episodes),
+    ):
         if isinstance(v, bool) or not isinstance(v, int) or v < 1:
             raise ValueError(f"{name} must be an integer ≥ 1, got {v!r}")
     check_duration(env_seconds, repeats)
-    base = make_preset(preset, **dict(overrides or {}), eval_episodes=eval_episodes)
+    base = make_preset(preset, **{**dict(overrides or {}), "eval_episodes": eval_episodes})
     lock = lockstep_backend or base.vector_backend
     if lock not in LOCKSTEP_BACKENDS:
         raise ValueError(
@@ -251,8 +251,10 @@ def bench_grid(
             _summarise(cell, _train_cell(cfg, target, seeds, dev, confirm_episodes))
         if log:
             ttt = cell["seconds_to_target"]
-            log(f"{mode} {t} threads × {n} envs: alone {cell['env_steps_per_s']:,.0f} steps/s; "
-                + (f"to target {ttt:.1f} s" if ttt is not None else (cell["reason"] or "")))
+            log(
+                f"{mode} {t} threads × {n} envs: alone {cell['env_steps_per_s']:,.0f} steps/s; "
+                + (f"to target {ttt:.1f} s" if ttt is not None else (cell["reason"] or ""))
+            )
         cells.append(cell)
     return result_header("grid") | {
         "device": str(dev),

@@ -153,8 +153,8 @@ def _split(batch_s: np.ndarray, resets: np.ndarray, num_envs: int, lockstep: boo
     plain, reset = batch_s[resets == 0], batch_s[resets > 0]
     base = float(np.median(plain)) if len(plain) else None
     out: dict[str, Any] = {
-        "batches": int(len(batch_s)),
-        "reset_batches": int(len(reset)),
+        "batches": len(batch_s),
+        "reset_batches": len(reset),
         "plain_ms_p50": None if base is None else 1e3 * base,
         "reset_ms_p50": 1e3 * float(np.median(reset)) if len(reset) else None,
         "reset_excess_ms": None,
@@ -205,12 +205,15 @@ def bench_straggler(
 
     check_duration(seconds, repeats)
     if isinstance(num_envs, bool) or not isinstance(num_envs, int) or num_envs < 2:
-        raise ValueError(f"num_envs must be an integer ≥ 2 (one env has no one to wait for), "
-                         f"got {num_envs!r}")
+        raise ValueError(
+            f"num_envs must be an integer ≥ 2 (one env has no one to wait for), got {num_envs!r}"
+        )
     b = num_envs - 1 if batch_size is None else batch_size
     if isinstance(b, bool) or not isinstance(b, int) or not 0 < b < num_envs:
-        raise ValueError(f"batch_size must be an integer in [1, num_envs - 1 = {num_envs - 1}] "
-                         f"(free-running means fewer than all), got {batch_size!r}")
+        raise ValueError(
+            f"batch_size must be an integer in [1, num_envs - 1 = {num_envs - 1}] "
+            f"(free-running means fewer than all), got {batch_size!r}"
+        )
     kwargs = dict(env_kwargs or {})
 
     def fns(n: int) -> list[Callable[[], Any]]:
@@ -261,10 +264,11 @@ def bench_straggler(
 def format_straggler_table(r: dict[str, Any]) -> str:
     c = r["reset_cost"]
     lines = [f"{r['env_id']}: one env's reset {c['reset_ms']:.2f} ms, step {c['step_ms']:.2f} ms"]
-    for name, v in r["variants"].items():
-        def ms(x: float | None) -> str:
-            return "   -  " if x is None else f"{x:6.2f}"
 
+    def ms(x: float | None) -> str:
+        return "   -  " if x is None else f"{x:6.2f}"
+
+    for name, v in r["variants"].items():
         wait = "" if v["wait_share"] is None else f"  waiting {v['wait_share']:.1%} of env time"
         rate = v["env_steps_per_s"]
         lines.append(

@@ -173,6 +173,8 @@ def plot_grid(
     :param metrics: keys of :data:`GRID_METRICS`, one row each.
     :return: the figure (``len(metrics) × len(modes)`` axes, each with one image).
     """
+    from matplotlib import colormaps
+
     if not isinstance(record, Mapping) or not record.get("cells"):
         raise ValueError("record must be a grid record with cells (rlkit.bench.grid.bench_grid)")
     bad = [m for m in metrics if m not in GRID_METRICS]
@@ -181,7 +183,10 @@ def plot_grid(
     threads, envs, modes = record["threads"], record["envs"], record["modes"]
     cells = {(c["mode"], c["threads"], c["num_envs"]): c for c in record["cells"]}
     fig, axes = subplots(
-        nrows=len(metrics), ncols=len(modes), squeeze=False, layout="constrained",
+        nrows=len(metrics),
+        ncols=len(modes),
+        squeeze=False,
+        layout="constrained",
         figsize=(1.0 + 1.3 * len(envs) * len(modes), 0.6 + 0.75 * len(threads) * len(metrics)),
     )
     for row, metric in zip(axes, metrics, strict=True):
@@ -194,16 +199,20 @@ def plot_grid(
         finite = np.concatenate([g[np.isfinite(g)] for g in grids])
         lo, hi = (finite.min(), finite.max()) if finite.size else (0.0, 1.0)
         mid = (lo + hi) / 2
+        cmap = colormaps["viridis" if higher_better else "viridis_r"].with_extremes(bad="0.85")
         for ax, mode, vals in zip(row, modes, grids, strict=True):
-            cmap = "viridis" if higher_better else "viridis_r"
-            image = ax.imshow(
-                np.ma.masked_invalid(vals), cmap=cmap, aspect="auto", vmin=lo, vmax=hi
-            )
-            image.cmap.set_bad("0.85")
+            ax.imshow(np.ma.masked_invalid(vals), cmap=cmap, aspect="auto", vmin=lo, vmax=hi)
             for (i, j), v in np.ndenumerate(vals):
                 dark = np.isfinite(v) and ((v < mid) == higher_better)
-                ax.text(j, i, fmt_number(v) if np.isfinite(v) else "–", ha="center",
-                        va="center", fontsize="small", color="white" if dark else "black")
+                ax.text(
+                    j,
+                    i,
+                    fmt_number(v) if np.isfinite(v) else "–",
+                    ha="center",
+                    va="center",
+                    fontsize="small",
+                    color="white" if dark else "black",
+                )
             ax.set_xticks(range(len(envs)), [str(n) for n in envs])
             ax.set_yticks(range(len(threads)), [str(t) for t in threads])
             ax.set_xlabel("envs")
