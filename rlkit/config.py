@@ -40,7 +40,7 @@ __all__ = [
 
 OPTIMIZERS = ("adam", "adamw", "rmsprop", "sgd")
 LOSSES = ("huber", "mse")
-VECTOR_BACKENDS = ("sync", "threads", "shm", "async")
+VECTOR_BACKENDS = ("sync", "threads", "shm", "async", "pool")
 NETS = ("fast", "small", "nature")
 BUFFER_DEVICES = ("auto", "cpu", "device")
 
@@ -61,7 +61,16 @@ class RunConfig:
     """Environments stepped together; each step adds ``num_envs`` transitions."""
     vector_backend: str = checked("sync", one_of(VECTOR_BACKENDS))
     """``sync`` (one by one), ``threads`` (in parallel threads: ViZDoom runs without the GIL),
-    ``shm`` (rlkit's shared-memory worker processes) or ``async`` (gymnasium's processes)."""
+    ``shm`` (rlkit's shared-memory worker processes), ``async`` (gymnasium's processes), all
+    lock-step, or ``pool``: free-running worker processes (:class:`rlkit.envs.vector.EnvPool`)
+    where the agent acts on the ``pool_batch_size`` envs that answered first while the others
+    still step, so a slow env (a reset, a busy core) no longer holds every step back. Each env
+    keeps its own trajectory: DQN stores transitions per env, PPO fills one rollout column per
+    env; ``env_steps`` counts the env steps actually made."""
+    pool_batch_size: int | None = checked(None, optional(int_at_least(1)))
+    """``pool`` only: envs the agent acts on at a time, at most ``num_envs``; ``None`` is
+    ``num_envs // 2`` (double-buffered: one half steps while the policy acts on the other);
+    ``num_envs`` is lock-step again. Other backends ignore it."""
     total_steps: int = checked(50_000, int_at_least(1))
     """Environment steps to train for, summed over all envs."""
     eval_interval: int = checked(2_000, int_at_least(0))
@@ -84,8 +93,26 @@ class RunConfig:
     def __post_init__(self) -> None:
         validate(self)
 
+    @property
+    def pool_batch(self) -> int:
+        """The pool's batch: ``pool_batch_size``, or ``num_envs // 2`` when it is ``None``."""
+        return self.num_envs // 2 if self.pool_batch_size is None else self.pool_batch_size
+
     def check_relations(self) -> None:
-        """Checks that involve several fields; a subclass adds its own."""
+        """Checks that involve several fields; a subclass adds its own and calls this one."""
+        if self.vector_backend != "pool":
+            return
+        if self.pool_batch_size is None and self.num_envs < 2:
+            raise ConfigError(
+                f"config field 'num_envs' = {self.num_envs!r} is out of range with "
+                "vector_backend='pool' and pool_batch_size=None (num_envs // 2); valid: at least "
+                "2, or pool_batch_size = num_envs"
+            )
+        if self.pool_batch_size is not None and self.pool_batch_size > self.num_envs:
+            raise ConfigError(
+                f"config field 'pool_batch_size' = {self.pool_batch_size!r} is out of range; "
+                f"valid: an integer in [1, num_envs = {self.num_envs}], or None (num_envs // 2)"
+            )
 
     def replace(self, **overrides: Any) -> Any:
         """A copy with some fields changed (validated like the original)."""
@@ -166,6 +193,7 @@ class DQNConfig(RunConfig):
     (and per new batch shape), so it pays only on long runs."""
 
     def check_relations(self) -> None:
+        super().check_relations()
         if self.batch_size > self.buffer_size:
             raise ConfigError(
                 f"config field 'batch_size' = {self.batch_size!r} is out of range; valid: at "
@@ -242,6 +270,7 @@ class PPOConfig(RunConfig):
         return self.rollout_size // self.n_minibatches
 
     def check_relations(self) -> None:
+        super().check_relations()
         if self.rollout_size % self.n_minibatches:
             raise ConfigError(
                 f"config field 'n_minibatches' = {self.n_minibatches!r} is out of range; valid: "

@@ -3,10 +3,12 @@
 ``train(config, device=..., callbacks=[...], run_dir=...)`` picks the algorithm from the config
 (``config.algo``) and hands it to :class:`Trainer`, which owns everything that is not acting or
 learning: the device and thread settings, the vector env, the training clock (stopped during
-evaluations and checkpoints), the log / eval / checkpoint schedules, episode bookkeeping,
-resuming, and the callbacks. An algorithm is an :class:`Agent`: it builds its networks and
-storage, and each :meth:`Agent.iterate` acts, steps the envs through :meth:`Trainer.step_envs`
-and learns.
+evaluations and checkpoints), the log / eval / checkpoint schedules, episode bookkeeping
+(per env id), resuming, and the callbacks. The envs are a lock-step vector env, or with
+``vector_backend="pool"`` a free-running :class:`rlkit.envs.vector.EnvPool`, where each
+:meth:`Trainer.step_envs` returns whichever envs answered first and :attr:`Trainer.env_ids`
+says which. An algorithm is an :class:`Agent`: it builds its networks and storage, and each
+:meth:`Agent.iterate` acts, steps the envs through :meth:`Trainer.step_envs` and learns.
 
 Callbacks receive :class:`rlkit.records.Progress` records (plain data, so a remote run can
 stream them). A callback that needs the live network (:class:`rlkit.callbacks.KeepBest`) gets
@@ -80,7 +82,7 @@ class Agent(Protocol):
     """Gradient updates so far."""
 
     def start(self, obs: np.ndarray) -> None:
-        """The first observations of the envs (after any resume)."""
+        """The first observations of every env, in env id order (after any resume)."""
 
     def iterate(self, run: Trainer) -> None:
         """One round: act, :meth:`Trainer.step_envs`, learn."""
@@ -150,7 +152,14 @@ class Trainer:
         self.history = History()
         self.env_steps = 0
         self.obs: Any = None
-        """The envs' current observations (the agent updates it as it steps)."""
+        """The envs' current observations (the agent updates it as it steps): one row per
+        entry of :attr:`env_ids`."""
+        self.env_ids: np.ndarray = np.zeros(0, dtype=np.int64)
+        """Which env each row of :attr:`obs` (and of :meth:`step_envs`'s results) belongs to:
+        ``arange(num_envs)`` for lock-step backends; with ``vector_backend="pool"`` the envs
+        that answered first, in the order they did."""
+        self.pool = False
+        """Whether the envs are a free-running :class:`rlkit.envs.vector.EnvPool`."""
         self.timer = PhaseTimer(self.history.phase_seconds)
         self.stopped = False
         self._pending: list[EpisodeRow] = []  # finished since the last Progress
@@ -158,11 +167,20 @@ class Trainer:
         self._fresh: dict[str, float] = {}  # metrics of the latest log event
 
     # -- what agents call -------------------------------------------------------------------
-    def step_envs(self, actions: np.ndarray):
-        """Step every env, time it as ``env``, count steps and record finished episodes.
+    def step_envs(self, actions: np.ndarray, env_ids: np.ndarray | None = None):
+        """Step the envs, time it as ``env``, count steps and record finished episodes.
 
-        :return: ``(next_obs, rewards, terminated, truncated, infos)`` of the vector env.
+        Lock-step backends step every env (``actions`` has one row per env). On the pool,
+        ``actions`` go to ``env_ids`` (default: :attr:`env_ids`, the batch just acted on; may be
+        empty), and the next envs to answer come back — ``pool_batch_size`` of them, or all
+        those still in flight when fewer are; :attr:`env_ids` then says which they are.
+
+        :return: ``(next_obs, rewards, terminated, truncated, infos)``, one row per env of
+            :attr:`env_ids` (SAME_STEP autoreset: an ended env's final observation is in
+            ``infos["final_obs"]``).
         """
+        if self.pool:
+            return self._step_pool(actions, self.env_ids if env_ids is None else env_ids)
         self.timer.start()
         out = self.envs.step(actions)
         self.timer.stop("env")
@@ -172,17 +190,37 @@ class Trainer:
         self._ep_len += 1
         done = np.logical_or(terminated, truncated)
         if done.any():
-            now = self.train_seconds()
-            for i in np.flatnonzero(done):
-                row = EpisodeRow(
-                    self.env_steps, now, float(self._ep_return[i]), int(self._ep_len[i])
-                )
-                self.history.add_episode(row)
-                self._pending.append(row)
-            self._ep_return[done] = 0.0
-            self._ep_len[done] = 0
+            self._record_episodes(np.flatnonzero(done))
         self.obs = next_obs
         return out
+
+    def _step_pool(self, actions: np.ndarray, env_ids: np.ndarray):
+        self.timer.start()
+        if len(env_ids):
+            self.envs.send(actions, env_ids)
+        count = min(self.envs.batch_size, self.envs.in_flight)
+        if not count:
+            raise RuntimeError("step_envs() with no env stepping: send actions to some envs")
+        next_obs, rewards, terminated, truncated, infos, ids = self.envs.recv(count=count)
+        self.timer.stop("env")
+        self.env_steps += len(ids)
+        self._ep_return[ids] += rewards  # ids are distinct, so fancy-index += is exact
+        self._ep_len[ids] += 1
+        done = np.logical_or(terminated, truncated)
+        if done.any():
+            self._record_episodes(ids[done])
+        self.obs, self.env_ids = next_obs, ids
+        return next_obs, rewards, terminated, truncated, infos
+
+    def _record_episodes(self, ended: np.ndarray) -> None:
+        """Episode rows for envs ``ended`` (by env id), whose counters then restart."""
+        now = self.train_seconds()
+        for i in ended:
+            row = EpisodeRow(self.env_steps, now, float(self._ep_return[i]), int(self._ep_len[i]))
+            self.history.add_episode(row)
+            self._pending.append(row)
+        self._ep_return[ended] = 0.0
+        self._ep_len[ended] = 0
 
     def train_seconds(self) -> float:
         """Training seconds so far (evaluations and checkpoints excluded)."""
@@ -193,7 +231,7 @@ class Trainer:
         from rlkit.device_plan import apply, plan_for, restore
         from rlkit.devices import select_device
         from rlkit.envs import env_spec
-        from rlkit.envs.vector import make_vector_env
+        from rlkit.envs.vector import make_env_pool, make_vector_env
 
         c = self.config
         if self.run_dir is not None:  # a bad path fails now, not after training
@@ -204,7 +242,13 @@ class Trainer:
         torch.manual_seed(c.seed)
         rng = np.random.default_rng(c.seed)
         self.num_envs = c.num_envs
-        self.envs = make_vector_env(c.env_id, c.num_envs, backend=c.vector_backend, **c.env_kwargs)
+        self.pool = c.vector_backend == "pool"
+        if self.pool:
+            self.envs = make_env_pool(c.env_id, c.num_envs, c.pool_batch, **c.env_kwargs)
+        else:
+            self.envs = make_vector_env(
+                c.env_id, c.num_envs, backend=c.vector_backend, **c.env_kwargs
+            )
         self._eval_env = None
         try:
             if c.torch_threads is not None:
@@ -229,7 +273,8 @@ class Trainer:
 
     def _loop(self, agent: Agent) -> TrainResult:
         c, h = self.config, self.history
-        self.obs, _ = self.envs.reset(seed=c.seed + self.env_steps)
+        self.env_ids = np.arange(c.num_envs)
+        self.obs = self._reset_envs(c.seed + self.env_steps)
         agent.start(self.obs)
         self._ep_return = np.zeros(c.num_envs)
         self._ep_len = np.zeros(c.num_envs, dtype=np.int64)
@@ -275,6 +320,20 @@ class Trainer:
             stopped_early=self.stopped,
             device_report={**self.device_report.to_dict(), "plan": self.device_plan.describe()},
         )
+
+    def _reset_envs(self, seed: int) -> np.ndarray:
+        """Every env's first observation (env ``i`` seeded ``seed + i``), in env id order.
+
+        The pool's resets are all received here, so that training starts with every env
+        waiting for an action (and a resumed run, like a lock-step one, starts fresh episodes).
+        """
+        if not self.pool:
+            return self.envs.reset(seed=seed)[0]
+        self.envs.async_reset(seed=seed)
+        obs, *_, ids = self.envs.recv(count=self.num_envs)
+        out = np.empty_like(obs)
+        out[ids] = obs
+        return out
 
     def _log(self, metrics: dict[str, float]) -> None:
         for key, value in metrics.items():

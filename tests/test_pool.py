@@ -111,3 +111,43 @@ def test_a_failing_env_names_itself():
             pool.recv()
     finally:
         pool.close()
+
+
+def test_recv_can_take_fewer_than_a_batch_and_checks_count():
+    pool = _pool(3, batch_size=2)
+    try:
+        pool.async_reset()
+        assert sorted(pool.recv(count=3)[5].tolist()) == [0, 1, 2]
+        pool.send([0], [1])
+        assert pool.in_flight == 1
+        obs, *_, ids = pool.recv(count=1)  # one in flight: a batch of 2 could never come
+        assert ids.tolist() == [1] and obs[0, 2] == 1 and pool.in_flight == 0
+        for bad in (0, 4, 1.0, True):
+            with pytest.raises(ValueError, match=r"count must be an integer in \[1, num_envs=3\]"):
+                pool.recv(count=bad)
+        pool.send([0, 0], [0, 2])
+        with pytest.raises(RuntimeError, match="needs 3 envs stepping"):
+            pool.recv(count=3)
+        assert sorted(pool.recv(count=2)[5].tolist()) == [0, 2]
+    finally:
+        pool.close()
+
+
+def test_get_attr_and_set_attr_reach_every_env_between_steps():
+    pool = _pool(3, batch_size=1)
+    try:
+        assert pool.get_attr("index") == (0, 1, 2)
+        pool.set_attr("length", [4, 5, 6])
+        assert pool.get_attr("length") == (4, 5, 6)
+        pool.async_reset()
+        with pytest.raises(RuntimeError, match=r"call\(\) while envs are stepping"):
+            pool.get_attr("index")
+        pool.recv(count=3)
+        assert pool.call("check") == (0, 1, 2)
+        pool.set_attr("fail_at", 0)
+        with pytest.raises(RuntimeError, match=r"worker 0 .*failed during call.*boom at check"):
+            pool.call("check")
+        pool.set_attr("fail_at", None)
+        assert pool.get_attr("index") == (0, 1, 2)  # a failing call leaves the envs usable
+    finally:
+        pool.close()

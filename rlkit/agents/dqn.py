@@ -265,6 +265,16 @@ class DQNAgent:
         self._epsilon = c.eps_start
         self._logged_at: int | None = None
         self._step = 0
+        self._staging = None  # free-running envs (the pool): transitions wait per env here
+        if c.vector_backend == "pool":
+            from rlkit.buffers import PerEnvStaging
+
+            self._staging = PerEnvStaging(
+                self.buffer, spec.observation_shape, spec.observation_dtype
+            )
+            shape = (c.num_envs, *spec.observation_shape)
+            self._sent_obs = np.zeros(shape, dtype=np.dtype(spec.observation_dtype))
+            self._sent_actions = np.zeros(c.num_envs, dtype=np.int64)
 
     @property
     def updates(self) -> int:
@@ -279,19 +289,38 @@ class DQNAgent:
         self._epsilon = eps = epsilon_at(c, run.env_steps)
         actions = self.actor.act(self.obs, eps)
         timer.stop("act")
-        next_obs, rewards, terminated, truncated, infos = run.step_envs(actions)
-        self.buffer.add(
-            self.obs,
-            actions,
-            rewards * c.reward_scale,
-            _final_next_obs(next_obs, infos),
-            terminated,
-            truncated,
-        )
+        if self._staging is None:
+            next_obs, rewards, terminated, truncated, infos = run.step_envs(actions)
+            self.buffer.add(
+                self.obs,
+                actions,
+                rewards * c.reward_scale,
+                _final_next_obs(next_obs, infos),
+                terminated,
+                truncated,
+            )
+            stepped = c.num_envs
+        else:
+            # The envs that answer are not the ones just acted on: each env's transition pairs
+            # what it was sent with what it answered.
+            sent = run.env_ids
+            self._sent_obs[sent], self._sent_actions[sent] = self.obs, actions
+            next_obs, rewards, terminated, truncated, infos = run.step_envs(actions)
+            got = run.env_ids
+            self._staging.add(
+                got,
+                self._sent_obs[got],
+                self._sent_actions[got],
+                rewards * c.reward_scale,
+                _final_next_obs(next_obs, infos),
+                terminated,
+                truncated,
+            )
+            stepped = len(got)
         self.obs = next_obs
         self._step = step = run.env_steps
-        # Updates owed for the train_freq boundaries crossed by this vector step.
-        rounds = step // c.train_freq - (step - c.num_envs) // c.train_freq
+        # Updates owed for the train_freq boundaries crossed by the steps just received.
+        rounds = step // c.train_freq - (step - stepped) // c.train_freq
         if rounds and step >= c.learning_starts and len(self.buffer) >= c.batch_size:
             timer.start()
             for _ in range(rounds * c.gradient_steps):

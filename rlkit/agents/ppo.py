@@ -312,25 +312,80 @@ class PPOAgent:
         frac = max(0.0, 1.0 - run.env_steps / c.total_steps) if c.anneal_lr else 1.0
         self.learner.set_lr(c.lr * frac)
         buf.reset()
-        for _ in range(c.n_steps):
-            timer.start()
-            actions, log_probs, values = self.actor.act(self.obs)
-            timer.stop("act")
-            next_obs, rewards, terminated, truncated, infos = run.step_envs(actions)
-            rewards = np.asarray(rewards, dtype=np.float32) * c.reward_scale
-            cut = np.logical_and(truncated, np.logical_not(terminated))
-            if cut.any():
+        if run.pool:
+            self._collect_free_running(run)
+        else:
+            for _ in range(c.n_steps):
                 timer.start()
-                rewards += c.gamma * final_values(self.actor, cut, infos)
+                actions, log_probs, values = self.actor.act(self.obs)
                 timer.stop("act")
-            buf.add(self.obs, actions, rewards, terminated, truncated, values, log_probs)
-            self.obs = next_obs
+                next_obs, rewards, terminated, truncated, infos = run.step_envs(actions)
+                rewards = self._rewards(rewards, terminated, truncated, infos, timer)
+                buf.add(self.obs, actions, rewards, terminated, truncated, values, log_probs)
+                self.obs = next_obs
         timer.start()
         buf.compute_returns_and_advantages(self.actor.values(self.obs), c.gamma, c.gae_lambda)
         self._explained = explained_variance(buf.values, buf.returns)
         self._learn()
         self.rollouts += 1
         timer.stop("learner")
+
+    def _rewards(self, rewards, terminated, truncated, infos, timer) -> np.ndarray:
+        """Scaled rewards, with ``gamma * V(final obs)`` added where a time limit cut in."""
+        c = self.config
+        rewards = np.asarray(rewards, dtype=np.float32) * c.reward_scale
+        cut = np.logical_and(truncated, np.logical_not(terminated))
+        if cut.any():
+            timer.start()
+            rewards += c.gamma * final_values(self.actor, cut, infos)
+            timer.stop("act")
+        return rewards
+
+    def _collect_free_running(self, run) -> None:
+        """One rollout on the free-running pool: each env fills its own column, in its order.
+
+        ``self.obs`` holds every env's current observation by env id (every env waits for an
+        action between rollouts). The envs that answer are acted on again until their column
+        holds ``n_steps``; then they wait while the rest finish, so the rollout ends with
+        every env idle and its last observation in ``self.obs`` for the bootstrap.
+        """
+        c, timer, buf = self.config, run.timer, self.buffer
+        n = c.num_envs
+        cur = self.obs
+        sent_actions = np.zeros(n, dtype=np.int64)
+        sent_log_probs = np.zeros(n, dtype=np.float32)
+        sent_values = np.zeros(n, dtype=np.float32)
+        steps = np.zeros(n, dtype=np.int64)  # steps in each env's column
+        send = np.arange(n)
+        while not buf.full:
+            actions = sent_actions[:0]
+            if len(send):
+                timer.start()
+                actions, log_probs, values = self.actor.act(cur[send])
+                timer.stop("act")
+                sent_actions[send], sent_log_probs[send], sent_values[send] = (
+                    actions,
+                    log_probs,
+                    values,
+                )
+            # Some env is in flight here: one not yet full was either sent now or earlier.
+            next_obs, rewards, terminated, truncated, infos = run.step_envs(actions, send)
+            got = run.env_ids
+            rewards = self._rewards(rewards, terminated, truncated, infos, timer)
+            # cur[got] is still what each env was sent with.
+            buf.add_at(
+                got,
+                cur[got],
+                sent_actions[got],
+                rewards,
+                terminated,
+                truncated,
+                sent_values[got],
+                sent_log_probs[got],
+            )
+            cur[got] = next_obs
+            steps[got] += 1
+            send = got[steps[got] < c.n_steps]
 
     def _learn(self) -> None:
         c = self.config

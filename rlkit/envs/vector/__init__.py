@@ -1,7 +1,8 @@
 """Vector envs: ``make_vector_env(env_id, n, backend=...)`` over rlkit's shared-memory worker
 processes (:mod:`.shm`, speaking :mod:`.protocol`), threads (:mod:`.threads`), or gymnasium's
 own ``SyncVectorEnv`` / ``AsyncVectorEnv``; and :class:`EnvPool` (:mod:`.pool`), the same
-workers free-running, received whichever are ready (``send`` / ``recv``, not ``step``)."""
+workers free-running, received whichever are ready (``send`` / ``recv``, not ``step``), which
+``make_env_pool(env_id, n, batch_size)`` builds the same way."""
 
 from __future__ import annotations
 
@@ -17,7 +18,14 @@ from rlkit.envs.vector.protocol import default_context
 from rlkit.envs.vector.shm import SharedMemoryVectorEnv
 from rlkit.envs.vector.threads import ThreadVectorEnv
 
-__all__ = ["BACKENDS", "EnvPool", "SharedMemoryVectorEnv", "ThreadVectorEnv", "make_vector_env"]
+__all__ = [
+    "BACKENDS",
+    "EnvPool",
+    "SharedMemoryVectorEnv",
+    "ThreadVectorEnv",
+    "make_env_pool",
+    "make_vector_env",
+]
 
 BACKENDS = ("shm", "threads", "sync", "async")
 
@@ -54,12 +62,7 @@ def make_vector_env(
         raise ValueError(f"unknown backend {backend!r}; valid: {', '.join(BACKENDS)}")
     if not in_parent and backend != "shm":
         raise ValueError(f"in_parent=False applies to backend='shm' only, not {backend!r}")
-    if isinstance(num_envs, bool) or not isinstance(num_envs, int | np.integer) or num_envs < 1:
-        raise ValueError(f"num_envs must be a positive integer, got {num_envs!r}")
-    fns = [
-        functools.partial(make_env, env_id, seed=None if seed is None else seed + i, **env_kwargs)
-        for i in range(int(num_envs))
-    ]
+    fns = _env_fns(env_id, num_envs, seed, env_kwargs)
     if backend == "shm":
         envs: VectorEnv = SharedMemoryVectorEnv(fns, in_parent=in_parent)
     elif backend == "threads":
@@ -72,3 +75,32 @@ def make_vector_env(
     if seed is not None:
         envs.action_space.seed(seed)
     return envs
+
+
+def make_env_pool(
+    env_id: str,
+    num_envs: int,
+    batch_size: int | None = None,
+    *,
+    seed: int | None = None,
+    **env_kwargs: Any,
+) -> EnvPool:
+    """Make ``num_envs`` copies of ``make_env(env_id, **env_kwargs)`` as a free-running
+    :class:`EnvPool` (one worker process each) that :meth:`EnvPool.recv` returns
+    ``batch_size`` at a time (default: all, i.e. lock-step).
+
+    :param seed: seeds the action spaces as in :func:`make_vector_env`.
+    """
+    envs = EnvPool(_env_fns(env_id, num_envs, seed, env_kwargs), batch_size=batch_size)
+    if seed is not None:
+        envs.action_space.seed(seed)
+    return envs
+
+
+def _env_fns(env_id: str, num_envs: int, seed: int | None, env_kwargs: dict[str, Any]) -> list:
+    if isinstance(num_envs, bool) or not isinstance(num_envs, int | np.integer) or num_envs < 1:
+        raise ValueError(f"num_envs must be a positive integer, got {num_envs!r}")
+    return [
+        functools.partial(make_env, env_id, seed=None if seed is None else seed + i, **env_kwargs)
+        for i in range(int(num_envs))
+    ]

@@ -20,6 +20,16 @@ How it differs from gymnasium's ``VectorEnv`` contract:
 
 The double-buffered pattern is ``num_envs = 2 × batch_size``: while the policy acts on one half,
 the other half steps.
+
+How a training loop uses it (``vector_backend="pool"`` in :mod:`rlkit.training`): after
+:meth:`EnvPool.async_reset` it receives every env's first observation, so that every env waits
+for an action; then each round acts on the envs just received, sends their actions
+(:meth:`EnvPool.send`) and receives the next ``batch_size`` to answer (:meth:`EnvPool.recv`).
+The rows that come back are other envs than the ones just sent, so an agent keeps per-env state
+by id: DQN remembers the observation and action each env was sent and pairs them with that env's
+answer; PPO gives each env its own rollout column and stops sending to an env whose column is
+full, receiving the last envs in flight with ``recv(count=...)`` fewer than a batch.
+:meth:`EnvPool.call` (and ``get_attr``, ``set_attr``) reach every env while none is in flight.
 """
 
 from __future__ import annotations
@@ -31,7 +41,16 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from rlkit.envs.vector.protocol import LANE, PIPE, POLL_S, RESET, STEP, spin_acquire
+from rlkit.envs.vector.protocol import (
+    CALL,
+    LANE,
+    PIPE,
+    POLL_S,
+    RESET,
+    SET_ATTR,
+    STEP,
+    spin_acquire,
+)
 from rlkit.envs.vector.shm import SharedMemoryVectorEnv
 
 __all__ = ["POOL_SPIN_S", "EnvPool"]
@@ -126,6 +145,56 @@ class EnvPool(SharedMemoryVectorEnv):
         for i in ids:
             self._post(i, STEP)
 
+    # -- every env at once, between steps ----------------------------------------------------
+    # The shared-memory env's call/set_attr count one "done" post per command; the pool's
+    # workers post once per env, so these wait for every env's post themselves.
+    def _command_all(self, cmd: int, payloads: list[Any], phase: str) -> list[Any]:
+        if self.closed:
+            raise RuntimeError("this EnvPool is closed; make a new one")
+        if self.in_flight:
+            raise RuntimeError(f"{phase}() while envs are stepping: recv() them first")
+        import pickle
+
+        v, ids = self._v, range(self.num_envs)
+        for i in ids:
+            self._env_seq[i] += 1
+            v["cmd"][i], v["seq"][i] = cmd, self._env_seq[i]
+            self._w.go[i].release()
+            self._w.conns[i].send_bytes(pickle.dumps(payloads[i]))
+        for _ in ids:
+            while not self._done.acquire(timeout=POLL_S):
+                for i in ids:
+                    if v["posted"][i] != self._env_seq[i]:
+                        self._alive_or_raise(i, phase)
+        replies, errors = [], []
+        for i in ids:
+            while v["posted"][i] != self._env_seq[i]:  # a worker posts just before it marks
+                time.sleep(0)
+            length = int(v["msg_len"][i])
+            if length == PIPE:
+                data = self._recv_pipe(i, phase)
+            else:
+                data = bytes(self._info_bufs[i][:length]) if length else None
+            reply = None if data is None else pickle.loads(data)
+            if v["status"][i] != 0:
+                errors.append(self._error(i, phase, reply))  # the env itself is still usable
+            replies.append(reply)
+        if errors:
+            raise errors[0]
+        return replies
+
+    def call(self, name: str, *args: Any, **kwargs: Any) -> tuple[Any, ...]:
+        """Call method ``name`` (or read attribute ``name``) of every env, while none steps."""
+        return tuple(self._command_all(CALL, [(name, args, kwargs)] * self.num_envs, "call"))
+
+    def set_attr(self, name: str, values: Any) -> None:
+        """Set attribute ``name`` of every env (one value each, or the same), while none steps."""
+        if not isinstance(values, list | tuple):
+            values = [values] * self.num_envs
+        if len(values) != self.num_envs:
+            raise ValueError(f"need num_envs={self.num_envs} values, got {len(values)}")
+        self._command_all(SET_ATTR, [(name, value) for value in values], "set_attr")
+
     # -- receiving ---------------------------------------------------------------------------
     def _finished(self) -> None:
         """Move envs whose answer is posted from the in-flight list to the queue."""
@@ -135,14 +204,32 @@ class EnvPool(SharedMemoryVectorEnv):
                 self._flying.remove(i)
                 self._queue.append(i)
 
-    def recv(self, timeout_s: float | None = None):
-        """Wait until ``batch_size`` envs have finished; return their step.
+    @property
+    def in_flight(self) -> int:
+        """Envs sent (or reset) and not yet returned by :meth:`recv`."""
+        return len(self._flying) + len(self._queue)
 
+    def recv(self, timeout_s: float | None = None, count: int | None = None):
+        """Wait until ``count`` envs (default ``batch_size``) have finished; return their step.
+
+        :param timeout_s: give up after this many seconds (``None``: wait as long as it takes).
+        :param count: envs to return, in ``[1, num_envs]``; fewer than ``batch_size`` lets a
+            caller that has stopped sending (the end of a PPO rollout) collect the last envs
+            in flight.
         :return: ``(obs, rewards, terminated, truncated, infos, env_ids)``, one row per env id.
         :raises RuntimeError: when a worker died or failed (naming it), or nothing is stepping.
         :raises TimeoutError: after ``timeout_s`` seconds without enough envs finishing.
         """
-        need = self.batch_size
+        need = self.batch_size if count is None else count
+        if (
+            isinstance(need, bool)
+            or not isinstance(need, int | np.integer)
+            or not 0 < need <= self.num_envs
+        ):
+            raise ValueError(
+                f"count must be an integer in [1, num_envs={self.num_envs}], got {count!r}"
+            )
+        need = int(need)
         if len(self._flying) + len(self._queue) < need:
             raise RuntimeError(
                 f"recv() needs {need} envs stepping or finished, only "
