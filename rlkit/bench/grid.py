@@ -14,7 +14,8 @@ A grid of cells, one per (stepping mode, torch threads, number of envs). In ever
 
 Modes map to vector backends: ``lockstep`` → the preset's own lock-step backend (``threads``,
 ``shm`` or ``sync``; or ``lockstep_backend``), ``async`` → ``pool`` (rlkit's free-running
-:class:`~rlkit.envs.vector.pool.EnvPool`, received half at a time). Where the config does not
+:class:`~rlkit.envs.vector.pool.EnvPool`, received half at a time: ``pool_batch_size`` is
+``max(1, num_envs // 2)`` where the config has that field). Where the config does not
 accept ``vector_backend="pool"`` (:data:`rlkit.config.VECTOR_BACKENDS`), async cells measure
 env steps/s only and say why they have no training figures (``reason``).
 
@@ -23,6 +24,7 @@ env steps/s only and say why they have no training figures (``reason``).
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 import statistics
@@ -56,6 +58,7 @@ def _cell_configs(base: Any, threads, envs, modes, backends, total_steps, eval_i
     ``(mode, threads, envs) -> config``, or a string saying why the cell cannot train."""
     from rlkit.config import VECTOR_BACKENDS, ConfigError
 
+    names = {f.name for f in dataclasses.fields(base)}
     out: dict[tuple[str, int, int], Any] = {}
     for mode in modes:
         backend = backends[mode]
@@ -72,6 +75,8 @@ def _cell_configs(base: Any, threads, envs, modes, backends, total_steps, eval_i
                 )
                 if eval_interval is not None:
                     fields["eval_interval"] = eval_interval
+                if backend == "pool" and "pool_batch_size" in names:
+                    fields["pool_batch_size"] = max(1, n // 2)  # as in the envs-alone loop
                 try:
                     out[mode, t, n] = base.replace(**fields)
                 except ConfigError as e:
