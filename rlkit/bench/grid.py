@@ -190,6 +190,8 @@ def bench_grid(
     :param eval_interval: env steps between evaluations (default: the preset's).
     :param lockstep_backend: ``sync``, ``threads`` or ``shm`` (default: the preset's own).
     :param overrides: other config fields to change in every cell.
+    :param seed: seed of the envs-alone loops (resets and random actions); the trainings use
+        seeds ``0 … seeds - 1``.
     :return: JSON-able record: the harness header (``machine``…), ``device``, the grid's axes,
         ``backends`` (mode -> backend), ``budget`` and ``cells``, one per (mode, threads, envs)
         with ``env_steps_per_s`` (alone), ``train_steps_per_s``, ``seconds_to_target``,
