@@ -238,3 +238,114 @@ def _bench_remote(p: argparse.ArgumentParser) -> Handler:
         return emit(result, args, format_remote_table)
 
     return run
+
+
+def _modes(text: str) -> list[str]:
+    """``argparse`` type: comma-separated stepping modes of ``bench grid``."""
+    from rlkit.bench.grid import MODES
+
+    modes = [t.strip() for t in text.split(",") if t.strip()]
+    if not modes or any(m not in MODES for m in modes):
+        raise argparse.ArgumentTypeError(
+            f"must be comma-separated modes from {', '.join(MODES)}, got {text!r}"
+        )
+    return modes
+
+
+@command("bench grid", help="torch threads × envs, lock-step and async: env steps/s, time to score")
+def _bench_grid(p: argparse.ArgumentParser) -> Handler:
+    p.add_argument("--threads", type=int_list, default=[1, 2], help="torch threads (rows)")
+    p.add_argument("--envs", type=int_list, default=[1, 2, 4], help="numbers of envs (columns)")
+    p.add_argument(
+        "--modes", type=_modes, default=["lockstep", "async"], help="lockstep,async (default)"
+    )
+    p.add_argument("--preset", default="vizdoom_basic_ppo", help="training preset (default PPO)")
+    p.add_argument("--target", type=float, required=True, help="greedy mean score to reach")
+    p.add_argument(
+        "--steps", type=positive_int, default=30_000, help="env steps per training at most"
+    )
+    p.add_argument("--seeds", type=positive_int, default=1, help="trainings per cell")
+    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N, mps or auto (default: cpu)")
+    p.add_argument(
+        "--env-seconds", type=positive_float, default=2.0, help="timed seconds, envs alone"
+    )
+    p.add_argument("--repeats", type=positive_int, default=2, help="interleaved rounds, envs alone")
+    p.add_argument("--eval-episodes", type=positive_int, default=10, help="episodes per evaluation")
+    p.add_argument(
+        "--confirm-episodes",
+        type=positive_int,
+        default=20,
+        help="fresh episodes that must confirm an evaluation at the target",
+    )
+    p.add_argument("--eval-interval", type=positive_int, help="env steps between evaluations")
+    p.add_argument(
+        "--lockstep-backend",
+        choices=["sync", "threads", "shm"],
+        help="vector backend of lockstep cells (default: the preset's)",
+    )
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config field")
+    add_output_arguments(p)
+
+    def run(args: argparse.Namespace) -> int:
+        from rlkit.bench.grid import bench_grid, format_grid_table
+        from rlkit.bench.harness import log_to_stderr
+
+        with stdout_to_stderr():
+            result = bench_grid(
+                args.threads,
+                args.envs,
+                args.modes,
+                args.preset,
+                target=args.target,
+                total_steps=args.steps,
+                seeds=args.seeds,
+                device=args.device,
+                env_seconds=args.env_seconds,
+                repeats=args.repeats,
+                eval_episodes=args.eval_episodes,
+                confirm_episodes=args.confirm_episodes,
+                eval_interval=args.eval_interval,
+                lockstep_backend=args.lockstep_backend,
+                overrides=parse_overrides(args.set),
+                log=None if args.quiet else log_to_stderr,
+            )
+        return emit(result, args, format_grid_table)
+
+    return run
+
+
+@command("bench straggler", help="lock-step waits for resetting envs; EnvPool and double buffers")
+def _bench_straggler(p: argparse.ArgumentParser) -> Handler:
+    p.add_argument("--env", default="vizdoom:basic", help="env id (default: vizdoom:basic)")
+    p.add_argument("--envs", type=positive_int, default=4, help="envs of lock-step and pool (≥ 2)")
+    p.add_argument("--batch", type=positive_int, help="pool envs per recv (default: envs - 1)")
+    p.add_argument("--seconds", type=positive_float, default=3.0, help="timed seconds per variant")
+    p.add_argument("--repeats", type=positive_int, default=3, help="interleaved rounds")
+    p.add_argument("--resolution", type=resolution, help="ViZDoom observation HxW (default 60x80)")
+    p.add_argument("--frame-skip", type=positive_int, help="tics per step (default 4)")
+    p.add_argument("--seed", type=int, default=0)
+    add_output_arguments(p)
+
+    def run(args: argparse.Namespace) -> int:
+        from rlkit.bench.harness import log_to_stderr
+        from rlkit.bench.straggler import bench_straggler, format_straggler_table
+
+        kwargs = {}
+        if args.resolution:
+            kwargs["resolution"] = args.resolution
+        if args.frame_skip:
+            kwargs["frame_skip"] = args.frame_skip
+        with stdout_to_stderr():
+            result = bench_straggler(
+                args.env,
+                args.envs,
+                args.seconds,
+                args.repeats,
+                batch_size=args.batch,
+                env_kwargs=kwargs,
+                seed=args.seed,
+                log=None if args.quiet else log_to_stderr,
+            )
+        return emit(result, args, format_straggler_table)
+
+    return run

@@ -19,7 +19,9 @@ if TYPE_CHECKING:
 from rlkit.ui.figures import figure_and_axes, fmt_number, short_ticks, subplots
 
 __all__ = [
+    "GRID_METRICS",
     "plot_bars",
+    "plot_grid",
     "plot_ipc_cost",
     "plot_latency",
     "plot_scaling",
@@ -147,6 +149,75 @@ def plot_scaling(
         ax.set_title(title)
     ax.legend(loc="upper left", fontsize="small")
     ax.grid(alpha=0.3)
+    return fig
+
+
+# What each grid metric is, and whether more of it is better (the colours run light = better).
+GRID_METRICS = {
+    "env_steps_per_s": ("env steps/s, envs alone", True),
+    "train_steps_per_s": ("env steps/s while training", True),
+    "seconds_to_target": ("seconds to target", False),
+}
+
+
+def plot_grid(
+    record: Mapping[str, Any],
+    metrics: Sequence[str] = tuple(GRID_METRICS),
+) -> Figure:
+    """Heat maps of a thread × env grid (:func:`rlkit.bench.grid.bench_grid`): a row of panels
+    per metric, a panel per stepping mode, torch threads down and envs across, each cell
+    labelled with its value; a cell without a value (target missed, mode that cannot train) is
+    grey and marked "–".
+
+    :param record: the grid record (``threads``, ``envs``, ``modes``, ``cells``).
+    :param metrics: keys of :data:`GRID_METRICS`, one row each.
+    :return: the figure (``len(metrics) × len(modes)`` axes, each with one image).
+    """
+    from matplotlib import colormaps
+
+    if not isinstance(record, Mapping) or not record.get("cells"):
+        raise ValueError("record must be a grid record with cells (rlkit.bench.grid.bench_grid)")
+    bad = [m for m in metrics if m not in GRID_METRICS]
+    if not metrics or bad:
+        raise ValueError(f"unknown metrics {bad or metrics!r}; valid: {', '.join(GRID_METRICS)}")
+    threads, envs, modes = record["threads"], record["envs"], record["modes"]
+    cells = {(c["mode"], c["threads"], c["num_envs"]): c for c in record["cells"]}
+    fig, axes = subplots(
+        nrows=len(metrics),
+        ncols=len(modes),
+        squeeze=False,
+        layout="constrained",
+        figsize=(1.0 + 1.3 * len(envs) * len(modes), 0.6 + 0.75 * len(threads) * len(metrics)),
+    )
+    for row, metric in zip(axes, metrics, strict=True):
+        label, higher_better = GRID_METRICS[metric]
+        # None becomes nan (drawn grey); one colour scale per row, so the modes compare.
+        grids = [
+            np.array([[cells[m, t, n].get(metric) for n in envs] for t in threads], dtype=float)
+            for m in modes
+        ]
+        finite = np.concatenate([g[np.isfinite(g)] for g in grids])
+        lo, hi = (finite.min(), finite.max()) if finite.size else (0.0, 1.0)
+        mid = (lo + hi) / 2
+        cmap = colormaps["viridis" if higher_better else "viridis_r"].with_extremes(bad="0.85")
+        for ax, mode, vals in zip(row, modes, grids, strict=True):
+            ax.imshow(np.ma.masked_invalid(vals), cmap=cmap, aspect="auto", vmin=lo, vmax=hi)
+            for (i, j), v in np.ndenumerate(vals):
+                dark = np.isfinite(v) and ((v < mid) == higher_better)
+                ax.text(
+                    j,
+                    i,
+                    fmt_number(v) if np.isfinite(v) else "–",
+                    ha="center",
+                    va="center",
+                    fontsize="small",
+                    color="white" if dark else "black",
+                )
+            ax.set_xticks(range(len(envs)), [str(n) for n in envs])
+            ax.set_yticks(range(len(threads)), [str(t) for t in threads])
+            ax.set_xlabel("envs")
+            ax.set_ylabel("torch threads")
+            ax.set_title(f"{mode} ({record['backends'][mode]}): {label}", fontsize="small")
     return fig
 
 

@@ -25,6 +25,7 @@ from rlkit.records import History
 # The benchmark and evaluation figures, re-exported so one import serves notebooks.
 from rlkit.ui.charts import (
     plot_bars,
+    plot_grid,
     plot_ipc_cost,
     plot_latency,
     plot_scaling,
@@ -42,6 +43,7 @@ __all__ = [
     "moving_average",
     "plot_bars",
     "plot_eval",
+    "plot_grid",
     "plot_ipc_cost",
     "plot_latency",
     "plot_mean_spread",
