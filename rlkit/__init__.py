@@ -21,7 +21,7 @@ __version__ = "0.1.0"
 
 # public name -> the module that defines it
 _EXPORTS = {
-    "preset": "rlkit.config",
+    "preset": "rlkit.presets",
     "train": "rlkit.training",
     "evaluate": "rlkit.evaluation",
     "load_model": "rlkit.checkpoints",

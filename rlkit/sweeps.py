@@ -41,7 +41,7 @@ def sweep(
     :param common: overrides applied to every variant (``total_steps``, ``eval_interval``…).
     :return: ``{name: [TrainResult per seed]}``, in the order given.
     """
-    from rlkit.config import preset
+    from rlkit.presets import preset
     from rlkit.training import train
 
     seed_list = list(range(seeds)) if isinstance(seeds, int) else list(seeds)

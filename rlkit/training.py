@@ -464,7 +464,7 @@ def agent_class(config: Any) -> type:
     if not isinstance(config, RunConfig) or config.algo not in ALGORITHMS:
         raise TypeError(
             "config must be an algorithm's config such as DQNConfig or PPOConfig "
-            f"(see rlkit.config.preset), got {config!r}"
+            f"(see rlkit.presets.preset), got {config!r}"
         )
     module, name = ALGORITHMS[config.algo]
     return getattr(importlib.import_module(module), name)
@@ -480,7 +480,7 @@ def train(
 ) -> TrainResult:
     """Train the algorithm a config describes.
 
-    :param config: what to train, e.g. ``rlkit.config.preset("vizdoom_basic")``.
+    :param config: what to train, e.g. ``rlkit.presets.preset("vizdoom_basic")``.
     :param device: ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"mps"`` (see
         :func:`rlkit.devices.select_device`); a device that is not there is an error. Or a GPU
         in a Ray cluster: ``"ray"`` (``$RAY_ADDRESS``, else an embedded local cluster),

@@ -14,7 +14,8 @@ import pytest
 from tagged_env import ENV_ID, length_of, reward_of
 
 from rlkit.buffers import PerEnvStaging, ReplayBuffer, RolloutBuffer
-from rlkit.config import ConfigError, DQNConfig, PPOConfig, preset
+from rlkit.config import ConfigError, DQNConfig, PPOConfig
+from rlkit.presets import preset
 from rlkit.training import Trainer, agent_class
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

@@ -42,8 +42,8 @@ def test_record_fields(record):
         "on_device": False,
         "pinned": False,
     }
-    from rlkit.config import preset
     from rlkit.envs import EnvSpec
+    from rlkit.presets import preset
 
     spec = EnvSpec("vizdoom:basic", (1, 30, 45), "uint8", ("a", "b", "c"), {})
     assert r["device_plan"] == plan_for("cpu", preset("vizdoom_basic", **TINY), spec).describe()
@@ -69,8 +69,8 @@ def test_the_callers_threads_and_rng_are_left_alone():
 
 def test_updates_run_at_least_once_and_for_the_time_asked():
     from rlkit.agents.dqn import DQNLearner, make_replay_buffer
-    from rlkit.config import preset
     from rlkit.envs import EnvSpec
+    from rlkit.presets import preset
 
     cfg = preset("cartpole", buffer_size=64, batch_size=16)
     spec = EnvSpec("CartPole-v1", (4,), "float32", ("L", "R"), {})

@@ -6,15 +6,8 @@ import dataclasses
 
 import pytest
 
-from rlkit.config import (
-    PRESETS,
-    ConfigError,
-    DQNConfig,
-    PPOConfig,
-    RunConfig,
-    apply_overrides,
-    preset,
-)
+from rlkit.config import ConfigError, DQNConfig, PPOConfig, RunConfig, apply_overrides
+from rlkit.presets import PRESETS, preset
 
 
 def test_every_preset_is_valid_and_frozen():

@@ -365,7 +365,7 @@ def test_train_dqn_with_a_text_dashboard(capsys):
     import torch
 
     from rlkit.agents.dqn import train_dqn
-    from rlkit.config import preset
+    from rlkit.presets import preset
 
     config = preset(
         "cartpole",

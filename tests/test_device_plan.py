@@ -12,9 +12,10 @@ from rlkit import device_plan
 from rlkit.agents.dqn import DQNAgent, DQNLearner, EpsilonGreedyActor
 from rlkit.buffers import PrioritizedReplayBuffer, ReplayBatch, ReplayBuffer
 from rlkit.buffers.device import DeviceReplayBuffer
-from rlkit.config import ConfigError, DQNConfig, preset
+from rlkit.config import ConfigError, DQNConfig
 from rlkit.device_plan import DevicePlan, apply, plan_for, replay_bytes, restore
 from rlkit.envs import EnvSpec
+from rlkit.presets import preset
 from rlkit.training import Callback, Trainer, agent_class
 
 DOOM = EnvSpec("vizdoom:basic", (1, 30, 45), "uint8", ("LEFT", "RIGHT", "ATTACK"), {})

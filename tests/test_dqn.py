@@ -9,7 +9,7 @@ import torch
 from rlkit.agents.dqn import DQNLearner, epsilon_at, train_dqn
 from rlkit.buffers import ReplayBatch
 from rlkit.checkpoints import load_checkpoint, load_model
-from rlkit.config import preset
+from rlkit.presets import preset
 from rlkit.training import Callback
 
 

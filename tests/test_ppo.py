@@ -20,8 +20,8 @@ from rlkit.agents.ppo import (
 )
 from rlkit.buffers import RolloutBatch, RolloutBuffer
 from rlkit.checkpoints import load_checkpoint, load_model
-from rlkit.config import preset
 from rlkit.envs import EnvSpec
+from rlkit.presets import preset
 from rlkit.training import ALGORITHMS, Trainer, agent_class
 
 METRIC_KEYS = {

@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from rlkit.checkpoints import load_checkpoint
-from rlkit.config import preset
 from rlkit.paths import CHECKPOINTS_DIR
+from rlkit.presets import preset
 from rlkit.records import EpisodeRow, EvalRow, History, Progress
 from rlkit.training import Callback, train
 

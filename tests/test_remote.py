@@ -169,7 +169,7 @@ def test_remote_device_report_reads_as_a_table():
 
 def test_callbacks_that_need_the_live_network_must_run_remotely():
     from rlkit.callbacks import KeepBest, StopAtTarget
-    from rlkit.config import preset
+    from rlkit.presets import preset
     from rlkit.remote import train
 
     with pytest.raises(TypeError, match="remote_callbacks"):
@@ -178,7 +178,7 @@ def test_callbacks_that_need_the_live_network_must_run_remotely():
 
 def test_train_with_a_ray_device_hands_the_run_to_remote(monkeypatch):
     from rlkit import remote, training
-    from rlkit.config import preset
+    from rlkit.presets import preset
 
     seen = {}
     monkeypatch.setattr(remote, "train", lambda config, address, **kw: seen.update(kw, a=address))
@@ -328,7 +328,7 @@ def gpu_cluster():
 
 
 def _tiny(total=3000, **kw):
-    from rlkit.config import preset
+    from rlkit.presets import preset
 
     kw = {"eval_interval": 0, "log_interval": 500, "checkpoint_interval": 1000, **kw}
     return preset("cartpole", total_steps=total, **kw)

@@ -386,7 +386,7 @@ def _final_next_obs(next_obs: np.ndarray, infos: dict[str, Any]) -> np.ndarray:
 def train_dqn(config: DQNConfig, *args: Any, **kwargs: Any) -> TrainResult:
     """Train a DQN agent: :func:`rlkit.training.train` (same arguments) for a :class:`DQNConfig`."""
     if not isinstance(config, DQNConfig):
-        raise TypeError(f"config must be a DQNConfig (see rlkit.config.preset), got {config!r}")
+        raise TypeError(f"config must be a DQNConfig (see rlkit.presets.preset), got {config!r}")
     return train(config, *args, **kwargs)
 
 

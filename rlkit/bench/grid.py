@@ -177,7 +177,7 @@ def bench_grid(
     :param threads: torch intra-op thread counts (rows).
     :param envs: numbers of envs (columns).
     :param modes: ``"lockstep"`` and/or ``"async"`` (see :data:`MODES`).
-    :param preset: the training preset (:func:`rlkit.config.preset`), usually a PPO one.
+    :param preset: the training preset (:func:`rlkit.presets.preset`), usually a PPO one.
     :param target: greedy mean score that ends a cell's training once confirmed.
     :param total_steps: each training's budget of env steps (the cap when the target is missed).
     :param seeds: trainings per cell (seeds 0, 1, …); time to score is their median, ``None``
@@ -200,8 +200,8 @@ def bench_grid(
     :raises ValueError: on a bad axis, mode, budget or config field (``ConfigError``), before
         anything runs.
     """
-    from rlkit.config import preset as make_preset
     from rlkit.devices import select_device
+    from rlkit.presets import preset as make_preset
 
     threads = _positive_ints("threads", threads)
     envs = _positive_ints("envs", envs)

@@ -167,9 +167,9 @@ def bench_learner(
     """
     from rlkit.agents.dqn import DQNLearner, make_replay_buffer
     from rlkit.config import DQNConfig
-    from rlkit.config import preset as make_preset
     from rlkit.device_plan import apply, plan_for, restore
     from rlkit.devices import select_device, set_threads
+    from rlkit.presets import preset as make_preset
 
     check_duration(seconds, repeats)
     batches = list(batches) if not isinstance(batches, str) else []

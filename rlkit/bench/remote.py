@@ -47,7 +47,7 @@ def bench_remote(
         a cluster address (connected once; ``connect_s`` is then the first round's).
     """
     from rlkit import remote
-    from rlkit.config import preset as make
+    from rlkit.presets import preset as make
     from rlkit.training import train
 
     config = make(preset, total_steps=total_steps, eval_interval=0, checkpoint_interval=0)

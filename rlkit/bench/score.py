@@ -54,9 +54,10 @@ def bench_time_to_score(
         missed), ``runs`` (per seed: ``seconds_to_target``, ``confirm_mean``,
         ``confirm_episodes``, ``score_at_target``, ``first_crossing_seconds``, ``attempts``…).
     """
-    from rlkit.config import ConfigError, preset
+    from rlkit.config import ConfigError
     from rlkit.devices import select_device
     from rlkit.evaluation import evaluate
+    from rlkit.presets import preset
     from rlkit.training import train
 
     if seeds < 1:

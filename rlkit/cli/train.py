@@ -62,7 +62,7 @@ def _train(p: argparse.ArgumentParser) -> Handler:
 
     def run(args: argparse.Namespace) -> int:
         from rlkit.atomic import write_json
-        from rlkit.config import preset
+        from rlkit.presets import preset
         from rlkit.remote.cluster import is_ray_device, parse_device
         from rlkit.training import train
         from rlkit.ui.dashboard import Dashboard
