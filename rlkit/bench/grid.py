@@ -15,9 +15,7 @@ A grid of cells, one per (stepping mode, torch threads, number of envs). In ever
 Modes map to vector backends: ``lockstep`` → the preset's own lock-step backend (``threads``,
 ``shm`` or ``sync``; or ``lockstep_backend``), ``async`` → ``pool`` (rlkit's free-running
 :class:`~rlkit.envs.vector.pool.EnvPool`, received half at a time: ``pool_batch_size`` is
-``max(1, num_envs // 2)`` where the config has that field). Where the config does not
-accept ``vector_backend="pool"`` (:data:`rlkit.config.VECTOR_BACKENDS`), async cells measure
-env steps/s only and say why they have no training figures (``reason``).
+``max(1, num_envs // 2)`` where the config has that field).
 
 :func:`bottleneck` reads a cell's own numbers and names what limits it.
 """
@@ -56,7 +54,7 @@ def _positive_ints(name: str, values: Any) -> list[int]:
 def _cell_configs(base: Any, threads, envs, modes, backends, total_steps, eval_interval):
     """Every training config of the grid, built (and so checked) before anything is measured:
     ``(mode, threads, envs) -> config``, or a string saying why the cell cannot train."""
-    from rlkit.config import VECTOR_BACKENDS, ConfigError
+    from rlkit.config import ConfigError
 
     names = {f.name for f in dataclasses.fields(base)}
     out: dict[tuple[str, int, int], Any] = {}
@@ -64,12 +62,6 @@ def _cell_configs(base: Any, threads, envs, modes, backends, total_steps, eval_i
         backend = backends[mode]
         for t in threads:
             for n in envs:
-                if backend not in VECTOR_BACKENDS:
-                    out[mode, t, n] = (
-                        f"this rlkit's training does not accept vector_backend={backend!r} yet "
-                        f"(valid: {', '.join(VECTOR_BACKENDS)}): env steps/s only"
-                    )
-                    continue
                 fields = dict(
                     num_envs=n, vector_backend=backend, torch_threads=t, total_steps=total_steps
                 )
