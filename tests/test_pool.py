@@ -15,13 +15,15 @@ from test_vector import CountingEnv
 from rlkit.envs.vector.pool import EnvPool
 
 
-def _pool(n=3, batch_size=None, **env_kwargs):
+def _pool(n=3, batch_size=None, envs_per_worker=1, **env_kwargs):
     fns = [functools.partial(CountingEnv, index=i, **env_kwargs) for i in range(n)]
-    return EnvPool(fns, batch_size=batch_size)
+    return EnvPool(fns, batch_size=batch_size, envs_per_worker=envs_per_worker)
 
 
-def test_reset_then_steps_come_back_by_env_id_with_same_step_autoreset():
-    pool = _pool(3, length=2, info="floats")
+@pytest.mark.parametrize("per_worker", [1, 2])
+def test_reset_then_steps_come_back_by_env_id_with_same_step_autoreset(per_worker):
+    pool = _pool(3, length=2, info="floats", envs_per_worker=per_worker)
+    assert len(pool.worker_pids) == (3 if per_worker == 1 else 2)
     try:
         pool.async_reset(seed=10)
         obs, rew, term, trunc, infos, ids = pool.recv()
@@ -81,18 +83,20 @@ def test_misuse_is_refused_in_one_sentence():
         _pool(2, batch_size=3)
 
 
-def test_a_worker_that_dies_is_reported_within_seconds_and_nothing_is_left():
-    pool = _pool(2, batch_size=1)
+@pytest.mark.parametrize("per_worker", [1, 2])
+def test_a_worker_that_dies_is_reported_within_seconds_and_nothing_is_left(per_worker):
+    pool = _pool(2 * per_worker, batch_size=1, envs_per_worker=per_worker)
     pids = pool.worker_pids
     try:
         pool.async_reset()
-        pool.recv()
-        pool.recv()
-        os.kill(pids[1], signal.SIGKILL)
-        pool.send([0, 0], [0, 1])
-        pool.recv()  # env 0 still answers
+        for _ in range(2 * per_worker):
+            pool.recv()
+        os.kill(pids[1], signal.SIGKILL)  # the worker of the last env(s)
+        pool.send([0] * 2 * per_worker, range(2 * per_worker))
+        for _ in range(per_worker):
+            pool.recv()  # the first worker's envs still answer
         t0 = time.perf_counter()
-        with pytest.raises(RuntimeError, match=r"worker 1 .* died"):
+        with pytest.raises(RuntimeError, match=rf"worker {per_worker} .* died"):
             pool.recv(timeout_s=10)
         assert time.perf_counter() - t0 < 3
     finally:

@@ -151,14 +151,20 @@ def _all_gone(procs: list[psutil.Process], timeout: float = 5.0) -> bool:
 # All in workers starts a worker process for even one env, hence slow; with env 0 in this process
 # a one-env test starts none, and the tests that build more envs are marked slow themselves.
 @pytest.fixture(
-    params=[True, pytest.param(False, marks=pytest.mark.slow)], ids=["parent+workers", "workers"]
+    params=[
+        {"in_parent": True},
+        pytest.param({"in_parent": False}, marks=pytest.mark.slow),
+        pytest.param({"in_parent": False, "envs_per_worker": 2}, marks=pytest.mark.slow),
+    ],
+    ids=["parent+workers", "workers", "two-envs-per-worker"],
 )
 def shm(request):
-    """Builds SharedMemoryVectorEnvs with env 0 in this process (the default), or all in workers."""
+    """Builds SharedMemoryVectorEnvs with env 0 in this process (the default), all in workers,
+    or two envs in each worker."""
     made = []
 
     def make(fns, **kwargs):
-        made.append(SharedMemoryVectorEnv(fns, in_parent=request.param, **kwargs))
+        made.append(SharedMemoryVectorEnv(fns, **request.param, **kwargs))
         return made[-1]
 
     yield make
@@ -423,10 +429,10 @@ def test_killed_worker_is_detected_and_children_cleaned(shm):
     envs = shm(_fns(2, child=True))
     envs.reset()
     grandchildren = _descendants(envs)
-    assert len(grandchildren) == len(envs.worker_pids)
+    assert len(grandchildren) == envs.num_envs - envs._first  # a child per env in a worker
     os.kill(envs.worker_pids[-1], signal.SIGKILL)  # the worker of env 1
     start = time.monotonic()
-    with pytest.raises(RuntimeError, match=r"worker 1 .* died during step .*SIGKILL"):
+    with pytest.raises(RuntimeError, match=r"worker [01] .* died during step .*SIGKILL"):
         envs.step([0, 0])
     assert time.monotonic() - start < 5
     assert envs.closed

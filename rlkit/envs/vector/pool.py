@@ -19,7 +19,11 @@ How it differs from gymnasium's ``VectorEnv`` contract:
   episode's first observation, the last one is in ``infos["final_obs"]`` at that row.
 
 The double-buffered pattern is ``num_envs = 2 × batch_size``: while the policy acts on one half,
-the other half steps.
+the other half steps. With ``envs_per_worker=k`` each worker process hosts ``k`` envs and steps
+whichever of them have actions, one after another, posting each answer as it goes: with more
+envs than cores, a worker then always has an env to step while the caller answers another
+(Sample Factory's double-buffered sampling), and the machine runs one process per core instead
+of one per env.
 
 How a training loop uses it (``vector_backend="pool"`` in :mod:`rlkit.training`): after
 :meth:`EnvPool.async_reset` it receives every env's first observation, so that every env waits
@@ -64,7 +68,8 @@ class EnvPool(SharedMemoryVectorEnv):
 
     :param env_fns: callables that each build one env (as for ``SharedMemoryVectorEnv``).
     :param batch_size: envs per :meth:`recv` (default: all of them, i.e. lock-step).
-    :param kwargs: ``context``, ``copy``, ``pin_cpus``, ``spin_s`` as for the shared-memory env.
+    :param kwargs: ``context``, ``copy``, ``pin_cpus``, ``spin_s``, ``envs_per_worker`` as for
+        the shared-memory env.
     """
 
     _post_each = True

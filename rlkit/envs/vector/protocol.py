@@ -206,32 +206,38 @@ def serve(env: gym.Env, cmd: int, index: int, v: dict, payload: Callable[[], Any
     return reply
 
 
-def worker_main(index, fn_blob, conn, go, done, lock, sys_path, cpu, spin_s, each=False) -> None:
-    """Build the env, map the shared memory, then serve one command per post of ``go``.
+def worker_main(indices, fn_blobs, conn, go, done, lock, sys_path, cpu, spin_s, each=False) -> None:
+    """Build the envs of rows ``indices``, map the shared memory, then serve commands.
 
-    ``done`` is posted when the last of a command's workers has answered, or, with ``each``
-    (the free-running pool), after every answer.
+    A worker hosts one env or several (``envs_per_worker``); each post of ``go`` means "some
+    row of yours has a new command": the worker serves every row whose ``seq`` moved, in row
+    order (the order the parent posts them and sends their arguments), so a post that finds
+    nothing new is harmless. ``done`` is posted when the last row of a command has answered, or,
+    with ``each`` (the free-running pool), after every row's answer — so the pool's caller can
+    take one env of a worker while the worker steps its next.
     """
-    if cpu is not None:  # before the env exists, so that its engine process inherits the CPU
+    if cpu is not None:  # before the envs exist, so that their engine processes inherit the CPU
         with contextlib.suppress(OSError):
             os.sched_setaffinity(0, {cpu})
     # Interrupts (Ctrl-C, Jupyter's stop button) are the parent's to handle. A process group of
-    # its own lets the parent kill this worker together with engine processes its env spawned.
+    # its own lets the parent kill this worker together with engine processes its envs spawned.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     with contextlib.suppress(OSError):
         os.setpgid(0, 0)
     os.set_inheritable(conn.fileno(), False)  # engine children must not hold our pipe open
     sys.path.extend(p for p in sys_path if p not in sys.path)  # a forkserver's path is stale
-    env = None
+    envs: list[gym.Env] = []
     try:
-        try:
-            env = pickle.loads(fn_blob)()
-            hello = (env.observation_space, env.action_space, dict(env.metadata or {}))
-            hello += (getattr(env, "render_mode", None),)
-        except Exception as exc:
-            conn.send_bytes(pickle.dumps((ERROR, error_text(exc))))
-            return
-        conn.send_bytes(pickle.dumps((OK, hello)))
+        for blob in fn_blobs:  # one hello per env, in row order
+            try:
+                env = pickle.loads(blob)()
+                envs.append(env)
+                hello = (env.observation_space, env.action_space, dict(env.metadata or {}))
+                hello += (getattr(env, "render_mode", None),)
+            except Exception as exc:
+                conn.send_bytes(pickle.dumps((ERROR, error_text(exc))))
+                return
+            conn.send_bytes(pickle.dumps((OK, hello)))
         msg = conn.recv_bytes()
         if not msg:  # the parent gave up during start-up
             return
@@ -246,48 +252,76 @@ def worker_main(index, fn_blob, conn, go, done, lock, sys_path, cpu, spin_s, eac
         def payload() -> Any:  # a command's arguments follow its post through the pipe
             return pickle.loads(conn.recv_bytes())
 
-        info_mv = memoryview(buf)[layout["info"][0] + index * INFO_BYTES :][:INFO_BYTES]
-        lane_values, lane_keys, lane_code = v["info_values"][index], None, 0
+        info_at = layout["info"][0]
+        rows = [
+            _Row(i, env, memoryview(buf)[info_at + i * INFO_BYTES :][:INFO_BYTES], v)
+            for i, env in zip(indices, envs, strict=True)
+        ]
         while True:
             if not wait_for_parent(go, conn, spin_s):
                 return
-            cmd, seq, ok = cmds.item(index), seqs.item(index), OK
-            if cmd == CLOSE:
-                return
-            data, code = None, 0  # code: a lane reply or the pipe, else 0 (msg_len = size)
-            try:
-                reply = serve(env, cmd, index, v, payload)
-                keys = float_keys(reply) if cmd == STEP else None
-                if keys is not None:
-                    if keys != lane_keys:  # (re)write the keys into the info buffer
-                        data = pickle.dumps(keys, PICKLE_PROTOCOL)
-                        info_mv[: len(data)] = data
-                        lane_keys, lane_code = keys, LANE - len(data)
-                    lane_values[: len(keys)] = tuple(reply.values())
-                    data, code = None, lane_code
-                elif reply is not None:
-                    data = pickle.dumps(reply, PICKLE_PROTOCOL)
-            except Exception as exc:  # includes a reply that cannot be pickled
-                data, code, ok = pickle.dumps(error_text(exc)), 0, ERROR
-            size = 0 if data is None else len(data)
-            if 0 < size <= INFO_BYTES:
-                info_mv[:size] = data
-                lane_keys = None  # the keys in the buffer are overwritten
-            if size > INFO_BYTES:
-                code = PIPE
-            status[index], msg_len[index] = ok, (code or size)
-            if each:
-                last = True
-            else:
-                with lock:  # uncontended, this is a userspace atomic: no system call
-                    v["remaining"][0] -= 1
-                    last = v["remaining"][0] == 0
-            if last:
-                done.release()
-            if size > INFO_BYTES:
-                conn.send_bytes(data)  # after the post, so a large reply cannot deadlock
-            posted[index] = seq  # lets the parent drain replies after an interrupted wait
+            for row in rows:
+                index = row.index
+                # The parent writes a row's cmd before its seq: read them the other way round,
+                # so a new seq always comes with its cmd. CLOSE comes without a new seq.
+                seq, cmd = seqs.item(index), cmds.item(index)
+                if cmd == CLOSE:
+                    return
+                if seq == row.served:  # nothing new for this row
+                    continue
+                row.served = seq
+                ok, code, data = row.serve(cmd, payload)
+                size = 0 if data is None else len(data)
+                status[index], msg_len[index] = ok, (code or size)
+                if each:
+                    last = True
+                else:
+                    with lock:  # uncontended, this is a userspace atomic: no system call
+                        v["remaining"][0] -= 1
+                        last = v["remaining"][0] == 0
+                if last:
+                    done.release()
+                if size > INFO_BYTES:
+                    conn.send_bytes(data)  # after the post, so a large reply cannot deadlock
+                posted[index] = seq  # lets the parent drain replies after an interrupted wait
     finally:
-        if env is not None:
+        for env in envs:
             with contextlib.suppress(Exception):
                 env.close()
+
+
+class _Row:
+    """One env of a worker: its row of the shared arrays, its info buffer, its float lane."""
+
+    __slots__ = ("env", "index", "info_mv", "lane_code", "lane_keys", "lane_values", "served", "v")
+
+    def __init__(self, index: int, env: gym.Env, info_mv: memoryview, v: dict):
+        self.index, self.env, self.info_mv, self.v = index, env, info_mv, v
+        self.lane_values, self.lane_keys, self.lane_code = v["info_values"][index], None, 0
+        self.served = 0  # the last command number carried out (0: none yet)
+
+    def serve(self, cmd: int, payload: Callable[[], Any]) -> tuple[int, int, bytes | None]:
+        """Carry out ``cmd``; ``(status, code, data)``: code is a lane reply or the pipe, else 0
+        (msg_len is then the size of ``data``, already in the info buffer if it fits)."""
+        data, code, ok = None, 0, OK
+        try:
+            reply = serve(self.env, cmd, self.index, self.v, payload)
+            keys = float_keys(reply) if cmd == STEP else None
+            if keys is not None:
+                if keys != self.lane_keys:  # (re)write the keys into the info buffer
+                    data = pickle.dumps(keys, PICKLE_PROTOCOL)
+                    self.info_mv[: len(data)] = data
+                    self.lane_keys, self.lane_code = keys, LANE - len(data)
+                self.lane_values[: len(keys)] = tuple(reply.values())
+                data, code = None, self.lane_code
+            elif reply is not None:
+                data = pickle.dumps(reply, PICKLE_PROTOCOL)
+        except Exception as exc:  # includes a reply that cannot be pickled
+            data, code, ok = pickle.dumps(error_text(exc)), 0, ERROR
+        size = 0 if data is None else len(data)
+        if 0 < size <= INFO_BYTES:
+            self.info_mv[:size] = data
+            self.lane_keys = None  # the keys in the buffer are overwritten
+        if size > INFO_BYTES:
+            code = PIPE
+        return ok, code, data

@@ -134,8 +134,9 @@ class _Workers:
 
 
 class SharedMemoryVectorEnv(VectorEnv):
-    """Step ``len(env_fns)`` envs in parallel: env 0 in this process, the others in one worker
-    process each (or every env in a worker, with ``in_parent=False``).
+    """Step ``len(env_fns)`` envs in parallel: env 0 in this process, the others in worker
+    processes, one env each or ``envs_per_worker`` each (or every env in a worker, with
+    ``in_parent=False``).
 
     Behaves like gymnasium's vector envs with ``autoreset_mode=SAME_STEP``: when an env ends,
     ``step`` returns its reset observation, and ``infos["final_obs"]`` (object array) /
@@ -159,6 +160,8 @@ class SharedMemoryVectorEnv(VectorEnv):
         over the CPUs this process may use; ``None``: pin when there are 2+ envs and 2+ CPUs.
         Turn it off when other heavy work shares the machine.
     :param spin_s: how long a waiting side polls before it sleeps, in seconds (0: sleep at once).
+    :param envs_per_worker: envs each worker process hosts (consecutive indices), stepped one
+        after another: fewer processes than envs, for machines with fewer cores than envs.
     """
 
     _post_each = False  # workers post "done" once per command (True: once per env answered)
@@ -172,6 +175,7 @@ class SharedMemoryVectorEnv(VectorEnv):
         in_parent: bool = True,
         pin_cpus: bool | None = None,
         spin_s: float = DEFAULT_SPIN_S,
+        envs_per_worker: int = 1,
     ) -> None:
         env_fns = list(env_fns)
         if not env_fns:
@@ -194,10 +198,18 @@ class SharedMemoryVectorEnv(VectorEnv):
             raise ValueError(f"spin_s must be a number of seconds in [0, 1], got {spin_s!r}")
         if pin_cpus not in (None, True, False):
             raise ValueError(f"pin_cpus must be True, False or None (automatic), got {pin_cpus!r}")
+        if isinstance(envs_per_worker, bool) or not isinstance(envs_per_worker, int):
+            raise ValueError(f"envs_per_worker must be an integer ≥ 1, got {envs_per_worker!r}")
+        if envs_per_worker < 1:
+            raise ValueError(f"envs_per_worker must be an integer ≥ 1, got {envs_per_worker!r}")
         self.num_envs, self.copy, self.closed = len(env_fns), copy, False
         self._spin_s = float(spin_s)
         self._first = 1 if in_parent else 0  # index of the first env that a worker steps
-        self._cpus = worker_cpus(self.num_envs, pin_cpus)
+        # Worker w hosts envs rows[w]; every per-env list below points at its worker's objects.
+        k, first, n = envs_per_worker, self._first, self.num_envs
+        self._rows = [list(range(a, min(a + k, n))) for a in range(first, n, k)]
+        cpus = worker_cpus(first + len(self._rows), pin_cpus)  # the parent's first, if it steps
+        self._cpus = cpus[:first] + [cpus[first + w] for w, r in enumerate(self._rows) for _ in r]
         self._local_job: tuple[int, Any] | None = None  # a command for the parent's env 0
         self._worker_ids = list(range(self._first, self.num_envs))
         self._lane_keys: list[tuple[bytes, tuple] | None] = [None] * self.num_envs
@@ -221,15 +233,16 @@ class SharedMemoryVectorEnv(VectorEnv):
         w, n = self._w, self.num_envs
         self._done, self._lock = ctx.Semaphore(0), ctx.Lock()
         w.procs, w.conns, w.go = ([None] * self._first for _ in range(3))
-        for i in range(self._first, n):
+        for rows in self._rows:
             go, (parent_conn, child_conn) = ctx.Semaphore(0), ctx.Pipe()
-            args = (i, blobs[i], child_conn, go, self._done, self._lock, list(sys.path))
-            args += (self._cpus[i], self._spin_s, self._post_each)
-            proc = ctx.Process(target=worker_main, args=args, name=f"rlkit-vector-{i}", daemon=True)
+            args = (rows, [blobs[i] for i in rows], child_conn, go, self._done, self._lock)
+            args += (list(sys.path), self._cpus[rows[0]], self._spin_s, self._post_each)
+            name = f"rlkit-vector-{rows[0]}" + (f"-{rows[-1]}" if len(rows) > 1 else "")
+            proc = ctx.Process(target=worker_main, args=args, name=name, daemon=True)
             proc.start()
             child_conn.close()
-            w.procs = [*w.procs, proc]
-            w.conns, w.go = [*w.conns, parent_conn], [*w.go, go]
+            w.procs = [*w.procs, *[proc] * len(rows)]
+            w.conns, w.go = [*w.conns, *[parent_conn] * len(rows)], [*w.go, *[go] * len(rows)]
             # The worker makes itself leader of group ``pid``; if it could not, killpg(pid)
             # finds no such group and does nothing.
             w.groups.append(proc.pid)
@@ -238,7 +251,7 @@ class SharedMemoryVectorEnv(VectorEnv):
             w.local = env = build_on(self._cpus[0], pickle.loads(blobs[0]))
             hellos.append((env.observation_space, env.action_space, dict(env.metadata or {})))
             hellos[0] += (getattr(env, "render_mode", None),)
-        for i in range(self._first, n):  # the workers build their envs in parallel
+        for i in range(self._first, n):  # the workers build their envs in parallel, in row order
             status, hello = pickle.loads(self._recv_pipe(i, "start"))
             if status == ERROR:
                 raise self._error(i, "start", hello)
@@ -265,7 +278,8 @@ class SharedMemoryVectorEnv(VectorEnv):
         fd = shared_fd(size)
         try:
             buf = mmap.mmap(fd, size)
-            for conn, proc in zip(w.conns[self._first :], w.procs[self._first :], strict=True):
+            for rows in self._rows:  # once per worker
+                conn, proc = w.conns[rows[0]], w.procs[rows[0]]
                 conn.send_bytes(pickle.dumps((layout, size)))
                 reduction.send_handle(conn, fd, proc.pid)
         finally:
@@ -275,7 +289,7 @@ class SharedMemoryVectorEnv(VectorEnv):
         self._info_bufs = [self._info_mv[i * INFO_BYTES :][:INFO_BYTES] for i in range(n)]
         self._step_arrays = (v["rewards"], v["terminated"], v["truncated"])
         self._info_values = v["info_values"]
-        self._worker_go = w.go[self._first :]
+        self._worker_go = [w.go[rows[0]] for rows in self._rows]  # one post wakes a worker
         w.cmd = v["cmd"]
         self._act_shape, self._act_dtype = self.action_space.shape, self.action_space.dtype
 
@@ -283,7 +297,7 @@ class SharedMemoryVectorEnv(VectorEnv):
     def worker_pids(self) -> list[int]:
         """Process ids of the workers (of envs 1… with ``in_parent``, else of envs 0…); each
         leads a process group with its env's children."""
-        return [proc.pid for proc in self._w.procs if proc is not None]
+        return [self._w.procs[rows[0]].pid for rows in self._rows]
 
     @property
     def worker_cpus(self) -> list[int | None]:
