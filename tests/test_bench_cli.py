@@ -97,6 +97,7 @@ def test_bench_env_vizdoom_schema(doom_result):
     assert s["resolution"] == [60, 80] and s["frame_skip"] == 4
     assert s["engine_screen"] == [120, 160] and s["screen_format"] == "GRAY8"
     assert s["seconds_per_measurement"] == 0.2 and s["repeats"] == 1
+    assert s["pool_envs_per_worker"] == 2  # the pool's 2 workers step 4 envs
     assert r["vizdoom_gym_id"] == "VizdoomBasic-v1"
     # vizdoom's env at its defaults: every tic, basic.cfg's 320×240, colour.
     assert s["vizdoom_gym"] == {
@@ -156,7 +157,8 @@ def test_format_env_table(doom_result):
     assert "raw DoomGame loop" in text and "VizdoomBasic-v1" in text
     assert all(name in text for name in RATIO_NAMES)
     assert "≥0.9" in text and "all in workers" in text
-    assert "EnvPool ×2, free-running" in text and "independent processes ×2" in text
+    assert "EnvPool, 2 workers × 2 envs, free-running" in text
+    assert "independent processes ×2" in text
 
 
 @pytest.mark.slow
