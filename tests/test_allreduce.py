@@ -23,6 +23,7 @@ from rlkit.distributed import (
     RankFailedError,
     allreduce_seconds_per_mb,
     data_parallel_check,
+    flat_versus_per_parameter,
     flatten,
     launch,
     unflatten,
@@ -277,6 +278,20 @@ def test_allreduce_seconds_per_mb_is_a_json_record():
     for row in record["rows"]:
         assert 0 < row["min_s"] <= row["median_s"]
         assert row["seconds_per_mb"] == pytest.approx(row["median_s"] / row["mb"])
+
+
+def test_flat_versus_per_parameter_times_both_on_the_presets_network():
+    record = flat_versus_per_parameter("cartpole", world_size=2, repeats=5, warmup=1)
+    json.dumps(record)
+    from rlkit.agents.dqn import build_q_network
+    from rlkit.presets import preset
+
+    net = build_q_network(preset("cartpole"), (4,), 2)
+    assert record["tensors"] == len(list(net.parameters()))
+    assert record["elements"] == sum(p.numel() for p in net.parameters())
+    assert record["flat_median_s"] > 0 and record["per_parameter_median_s"] > 0
+    ratio = record["per_parameter_median_s"] / record["flat_median_s"]
+    assert record["per_parameter_over_flat"] == pytest.approx(ratio)
 
 
 def test_allreduce_seconds_per_mb_rejects_bad_arguments():

@@ -3,11 +3,12 @@
 - :mod:`.allreduce`: :class:`FlatAllReduce` (``flat_allreduce_hook()``), the learners'
   ``grad_hook`` that averages gradients over the process group with one flattened all-reduce;
   :func:`flatten` / :func:`unflatten`.
-- :mod:`.launch`: :func:`launch` runs a package-level function in N processes joined in a
+- :mod:`.launcher`: :func:`launch` runs a package-level function in N processes joined in a
   group (gloo on CPU, NCCL on GPUs) on a free loopback port, and stops them all when one fails.
 - :mod:`.check`: :func:`data_parallel_check`, replicas identical after every step and close to
   one process on the whole batch.
-- :mod:`.timing`: :func:`allreduce_seconds_per_mb`, the all-reduce's cost per megabyte.
+- :mod:`.timing`: :func:`allreduce_seconds_per_mb`, the all-reduce's cost per megabyte, and
+  :func:`flat_versus_per_parameter`, what one flattened call saves over one per tensor.
 
 Importing this package loads torch only when a name is first used.
 """
@@ -22,15 +23,16 @@ _EXPORTS = {
     "flat_allreduce_hook": "rlkit.distributed.allreduce",
     "flatten": "rlkit.distributed.allreduce",
     "unflatten": "rlkit.distributed.allreduce",
-    "LaunchTimeoutError": "rlkit.distributed.launch",
-    "RankContext": "rlkit.distributed.launch",
-    "RankFailedError": "rlkit.distributed.launch",
-    "free_port": "rlkit.distributed.launch",
-    "launch": "rlkit.distributed.launch",
+    "LaunchTimeoutError": "rlkit.distributed.launcher",
+    "RankContext": "rlkit.distributed.launcher",
+    "RankFailedError": "rlkit.distributed.launcher",
+    "free_port": "rlkit.distributed.launcher",
+    "launch": "rlkit.distributed.launcher",
     "REFERENCE_ATOL": "rlkit.distributed.check",
     "data_parallel_check": "rlkit.distributed.check",
     "synthetic_batches": "rlkit.distributed.check",
     "allreduce_seconds_per_mb": "rlkit.distributed.timing",
+    "flat_versus_per_parameter": "rlkit.distributed.timing",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -4,6 +4,8 @@ Data-parallel training pays one all-reduce of the whole gradient per step, so it
 (and the fixed cost a tiny message still pays) tells how large a network must be, or how long
 its step, before splitting the batch across processes pays. :func:`allreduce_seconds_per_mb`
 measures it over gloo on loopback (NCCL on GPUs) and returns a JSON-able benchmark record.
+:func:`flat_versus_per_parameter` times what :class:`rlkit.distributed.FlatAllReduce` saves on
+a preset's network: one call on the flattened gradient against one call per parameter tensor.
 """
 
 from __future__ import annotations
@@ -13,9 +15,9 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from rlkit.distributed.launch import RankContext, launch
+from rlkit.distributed.launcher import RankContext, launch
 
-__all__ = ["MB", "allreduce_seconds_per_mb"]
+__all__ = ["MB", "allreduce_seconds_per_mb", "flat_versus_per_parameter"]
 
 MB = 1_000_000
 """Bytes in a megabyte here (decimal, as network rates are quoted)."""
@@ -104,4 +106,81 @@ def allreduce_seconds_per_mb(
         warmup=warmup,
         rows=rows,
     )
+    return record
+
+
+def _time_hooks(ctx: RankContext, config, obs_shape, n_actions: int, repeats: int, warmup: int):
+    """Median seconds of the flat hook and of one all-reduce per tensor (in a launched process)."""
+    import torch
+    import torch.distributed as dist
+
+    from rlkit.config import DQNConfig
+    from rlkit.distributed.allreduce import FlatAllReduce
+
+    torch.manual_seed(0)
+    if isinstance(config, DQNConfig):
+        from rlkit.agents.dqn import build_q_network
+
+        net = build_q_network(config, obs_shape, n_actions)
+    else:
+        from rlkit.agents.ppo_learner import build_actor_critic
+
+        net = build_actor_critic(config, obs_shape, n_actions)
+    params = list(net.parameters())
+    for p in params:
+        p.grad = torch.randn_like(p)
+    flat = FlatAllReduce()
+
+    def per_parameter():
+        for p in params:
+            dist.all_reduce(p.grad)
+            p.grad.div_(ctx.world_size)
+
+    out = {"tensors": len(params), "elements": sum(p.numel() for p in params)}
+    for name, step in (("flat", lambda: flat(params)), ("per_parameter", per_parameter)):
+        for _ in range(warmup):
+            step()
+        times = []
+        for _ in range(repeats):
+            dist.barrier()
+            t0 = time.perf_counter()
+            step()
+            times.append(time.perf_counter() - t0)
+        out[f"{name}_median_s"] = statistics.median(times)
+    return out
+
+
+def flat_versus_per_parameter(
+    preset: str = "cartpole",
+    world_size: int = 2,
+    repeats: int = 100,
+    warmup: int = 10,
+    *,
+    timeout: float = 120.0,
+) -> dict[str, Any]:
+    """Time averaging a preset network's gradients: one flattened all-reduce against one per tensor.
+
+    :param preset: a DQN or PPO preset (its network, at its env's observation shape).
+    :param world_size: number of processes (gloo on loopback).
+    :param repeats: timed averagings of each kind (the median is reported).
+    :param warmup: untimed ones first.
+    :param timeout: seconds for the whole measurement.
+    :return: a benchmark record: the header, ``preset``, ``world_size``, ``tensors``,
+        ``elements``, ``flat_median_s``, ``per_parameter_median_s`` (rank 0's medians) and
+        ``per_parameter_over_flat``.
+    """
+    from rlkit.bench.harness import result_header
+    from rlkit.distributed.check import env_shape
+    from rlkit.presets import preset as make_preset
+
+    for name, value, low in (("repeats", repeats, 1), ("warmup", warmup, 0)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise ValueError(f"{name} must be an integer of at least {low}, got {value!r}")
+    config = make_preset(preset)
+    obs_shape, _, n_actions = env_shape(config)
+    args = (config, obs_shape, n_actions, repeats, warmup)
+    rank0 = launch(_time_hooks, world_size, args=args, timeout=timeout)[0]
+    record = result_header("allreduce_flat_vs_per_parameter")
+    record.update(preset=preset, world_size=world_size, backend="gloo", repeats=repeats, **rank0)
+    record["per_parameter_over_flat"] = rank0["per_parameter_median_s"] / rank0["flat_median_s"]
     return record

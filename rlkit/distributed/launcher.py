@@ -10,7 +10,11 @@ It is meant to be called from a notebook, which is where multiprocessing usually
   imports it by name, and a function defined in ``__main__`` (a notebook cell) or a lambda
   cannot be found there. That is checked before anything starts, with a sentence saying so.
 - Processes start with ``forkserver`` (``spawn`` where there is none), never ``fork``: forking
-  a process whose torch already runs threads can deadlock the child.
+  a process whose torch already runs threads can deadlock the child. The first launch in a
+  process starts the server, which imports torch (:data:`PRELOAD`: seconds); later launches
+  start their ranks in a fraction of a second.
+- In a script (not a notebook), keep the call under ``if __name__ == "__main__":``: each
+  process imports the main script, as with any multiprocessing that does not fork.
 - The rendezvous is on 127.0.0.1 at a port the OS just handed out (binding port 0), so two
   launches, or a notebook and the test suite, do not collide on a fixed port.
 - Nothing is left behind. If a rank raises, or dies without a word (a segfault, ``os._exit``,
@@ -41,6 +45,18 @@ __all__ = ["LaunchTimeoutError", "RankContext", "RankFailedError", "free_port", 
 
 KILL_GRACE_S = 2.0
 """How long a stopped rank gets to exit after SIGTERM before SIGKILL."""
+
+PRELOAD = (
+    "torch",
+    "torch.distributed",
+    "torch._dynamo",  # torch.optim's constructors import it on first use: seconds per process
+    "rlkit.agents.dqn",
+    "rlkit.agents.ppo_learner",
+)
+"""What the forkserver imports once, the first time it starts, so that each rank forks from it
+in milliseconds instead of importing torch for seconds. The server runs no torch operation, so
+no intra-op thread pool exists to be forked (numpy's BLAS starts an idle pool at import, which
+handles fork itself)."""
 
 _FAILURE_GRACE_S = 0.3
 # After the first failure, how long to keep listening before stopping the others: a rank that
@@ -275,9 +291,7 @@ def launch(
         raise ValueError(f"start_method must be one of {valid}, got {start_method!r}")
     ctx = mp.get_context(start_method)
     if start_method == "forkserver":
-        # The server imports torch once; each rank forks from it in milliseconds instead of
-        # importing torch for seconds. It runs no torch code, so it has no threads to fork.
-        ctx.set_forkserver_preload(["torch", "torch.distributed", __name__])
+        ctx.set_forkserver_preload([*PRELOAD, __name__])
     port = free_port()
     procs: list[mp.process.BaseProcess] = []
     conns = []
