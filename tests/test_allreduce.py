@@ -143,6 +143,14 @@ def test_launch_returns_each_ranks_result_in_rank_order(pid_dir):
     _assert_gone(pid_dir, 3)
 
 
+@pytest.mark.slow
+def test_launch_with_spawn_where_there_is_no_forkserver(pid_dir):
+    # Each spawned rank imports torch itself: seconds, hence slow.
+    out = launch(dist_workers.echo, 2, args=(str(pid_dir),), timeout=120, start_method="spawn")
+    assert [r["rank"] for r in out] == [0, 1]
+    _assert_gone(pid_dir, 2)
+
+
 def test_hook_averages_across_ranks_and_handles_missing_grads():
     out = launch(dist_workers.average_grads, 2, timeout=30)
     assert out[0] == out[1]  # every rank holds the same averaged gradients
