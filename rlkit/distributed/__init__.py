@@ -1,0 +1,51 @@
+"""Data-parallel training with ``torch.distributed``: several processes, one averaged gradient.
+
+- :mod:`.allreduce`: :class:`FlatAllReduce` (``flat_allreduce_hook()``), the learners'
+  ``grad_hook`` that averages gradients over the process group with one flattened all-reduce;
+  :func:`flatten` / :func:`unflatten`.
+- :mod:`.launcher`: :func:`launch` runs a package-level function in N processes joined in a
+  group (gloo on CPU, NCCL on GPUs) on a free loopback port, and stops them all when one fails.
+- :mod:`.check`: :func:`data_parallel_check`, replicas identical after every step and close to
+  one process on the whole batch.
+- :mod:`.timing`: :func:`allreduce_seconds_per_mb`, the all-reduce's cost per megabyte, and
+  :func:`flat_versus_per_parameter`, what one flattened call saves over one per tensor.
+
+Importing this package loads torch only when a name is first used.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "FlatAllReduce": "rlkit.distributed.allreduce",
+    "flat_allreduce_hook": "rlkit.distributed.allreduce",
+    "flatten": "rlkit.distributed.allreduce",
+    "unflatten": "rlkit.distributed.allreduce",
+    "LaunchTimeoutError": "rlkit.distributed.launcher",
+    "RankContext": "rlkit.distributed.launcher",
+    "RankFailedError": "rlkit.distributed.launcher",
+    "free_port": "rlkit.distributed.launcher",
+    "launch": "rlkit.distributed.launcher",
+    "REFERENCE_ATOL": "rlkit.distributed.check",
+    "data_parallel_check": "rlkit.distributed.check",
+    "synthetic_batches": "rlkit.distributed.check",
+    "allreduce_seconds_per_mb": "rlkit.distributed.timing",
+    "flat_versus_per_parameter": "rlkit.distributed.timing",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'rlkit.distributed' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))
