@@ -314,6 +314,11 @@ def test_help_does_not_import_heavy_modules():
         (["bench", "env", "--workers", "1,x"], "comma-separated"),
         (["bench"], "required"),
         (["nope"], "invalid choice"),
+        (["bench", "grid"], "--target"),
+        (["bench", "grid", "--target", "x"], "--target"),
+        (["bench", "grid", "--target", "1", "--modes", "sideways"], "comma-separated modes"),
+        (["bench", "grid", "--target", "1", "--envs", "0"], "comma-separated integers"),
+        (["bench", "straggler", "--envs", "0"], "--envs: must be an integer ≥ 1"),
     ],
 )
 def test_cli_usage_errors_exit_2(argv, match, capsys):

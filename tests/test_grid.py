@@ -164,24 +164,6 @@ def test_cli_grid_json(capsys):
 @pytest.mark.parametrize(
     "argv, match",
     [
-        (["bench", "grid"], "--target"),
-        (["bench", "grid", "--target", "x"], "--target"),
-        (["bench", "grid", "--target", "1", "--modes", "sideways"], "comma-separated modes"),
-        (["bench", "grid", "--target", "1", "--envs", "0"], "comma-separated integers"),
-        (["bench", "straggler", "--envs", "0"], "--envs: must be an integer ≥ 1"),
-    ],
-)
-def test_cli_grid_usage_errors_exit_2(argv, match, capsys):
-    with pytest.raises(SystemExit) as exc:
-        cli.main(argv)
-    assert exc.value.code == 2
-    err = capsys.readouterr().err
-    assert len(err.strip().splitlines()) == 1 and match in err
-
-
-@pytest.mark.parametrize(
-    "argv, match",
-    [
         ([*GRID_ARGV, "--target", "1", "--preset", "nope"], "unknown preset 'nope'"),
         (["bench", "straggler", "--envs", "1", "--quiet"], "num_envs must be an integer ≥ 2"),
     ],

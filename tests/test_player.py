@@ -324,7 +324,9 @@ def test_window_shows_the_game_on_a_display(xvfb_display, shipped_checkpoint, tm
     stdout = (tmp_path / "play.json").open("wb")
     argv = [sys.executable, "-m", "rlkit", "play", "--checkpoint", str(shipped_checkpoint)]
     play = subprocess.Popen(
-        [*argv, "--episodes", "3", "--window", "--realtime", "--json"],
+        # Enough realtime episodes that the window outlives a slow screen grab on a busy machine
+        # (with 3, a make test run once saw the game end before any drawn frame was grabbed).
+        [*argv, "--episodes", "8", "--window", "--realtime", "--json"],
         stdout=stdout,
         stderr=subprocess.PIPE,
         env={**os.environ, "DISPLAY": xvfb_display},

@@ -57,6 +57,21 @@ def _bench_env(p: argparse.ArgumentParser) -> Handler:
     return run
 
 
+def _add_score_rule(p: argparse.ArgumentParser, eval_episodes: int, confirm_episodes: int) -> None:
+    """The arguments of the confirmed stopping rule (``rlkit.bench.score``), and ``--set``."""
+    p.add_argument(
+        "--eval-episodes", type=positive_int, default=eval_episodes, help="episodes per evaluation"
+    )
+    p.add_argument(
+        "--confirm-episodes",
+        type=positive_int,
+        default=confirm_episodes,
+        help="fresh episodes that must confirm an evaluation at the target",
+    )
+    p.add_argument("--eval-interval", type=positive_int, help="env steps between evaluations")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config field")
+
+
 def _time_to_score(algo: str, default_preset: str):
     """``bench dqn`` / ``bench ppo``: one protocol and one stopping rule for either algorithm."""
 
@@ -68,19 +83,7 @@ def _time_to_score(algo: str, default_preset: str):
         p.add_argument(
             "--device", default="cpu", help="cpu, cuda, cuda:N, mps or auto (default: cpu)"
         )
-        p.add_argument(
-            "--eval-episodes", type=positive_int, default=100, help="episodes per evaluation"
-        )
-        p.add_argument(
-            "--confirm-episodes",
-            type=positive_int,
-            default=100,
-            help="fresh episodes that must confirm an evaluation at the target",
-        )
-        p.add_argument("--eval-interval", type=positive_int, help="env steps between evaluations")
-        p.add_argument(
-            "--set", action="append", metavar="KEY=VALUE", help="override a config field"
-        )
+        _add_score_rule(p, eval_episodes=100, confirm_episodes=100)
         add_output_arguments(p)
 
         def run(args: argparse.Namespace) -> int:
@@ -270,20 +273,12 @@ def _bench_grid(p: argparse.ArgumentParser) -> Handler:
         "--env-seconds", type=positive_float, default=2.0, help="timed seconds, envs alone"
     )
     p.add_argument("--repeats", type=positive_int, default=2, help="interleaved rounds, envs alone")
-    p.add_argument("--eval-episodes", type=positive_int, default=10, help="episodes per evaluation")
-    p.add_argument(
-        "--confirm-episodes",
-        type=positive_int,
-        default=20,
-        help="fresh episodes that must confirm an evaluation at the target",
-    )
-    p.add_argument("--eval-interval", type=positive_int, help="env steps between evaluations")
     p.add_argument(
         "--lockstep-backend",
         choices=["sync", "threads", "shm"],
         help="vector backend of lockstep cells (default: the preset's)",
     )
-    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config field")
+    _add_score_rule(p, eval_episodes=10, confirm_episodes=20)
     add_output_arguments(p)
 
     def run(args: argparse.Namespace) -> int:
