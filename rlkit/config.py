@@ -69,6 +69,19 @@ class RunConfig:
     """``pool`` only: envs the agent acts on at a time, at most ``num_envs``; ``None`` is
     ``num_envs // 2`` (double-buffered: one half steps while the policy acts on the other);
     ``num_envs`` is lock-step again. Other backends ignore it."""
+    rollout_workers: int = checked(0, int_at_least(0))
+    """Ray rollout workers (:mod:`rlkit.distributed.rollout`; ``train(config, workers=N)`` sets
+    it): 0 steps the envs in this process; N > 0 starts N Ray actors, each stepping
+    ``num_envs // N`` of the envs with a copy of the policy, and the learner here trains on
+    their fragments in synchronous rounds (PPO: one rollout of ``n_steps``; DQN:
+    ``worker_steps`` per env into the replay buffer), broadcasting the new weights each round.
+    ``num_envs`` must be a multiple of N; ``vector_backend`` is then unused."""
+    backup_workers: int = checked(0, int_at_least(0))
+    """With rollout workers: this many more workers sample every round and the learner takes
+    the first ``rollout_workers`` fragments, dropping the stragglers' late ones."""
+    slow_worker_s: float = checked(0.0, number_at_least(0))
+    """With rollout workers: seconds worker 0 sleeps per fragment, a deliberate straggler (to
+    see what backup workers buy); 0 for real training."""
     total_steps: int = checked(50_000, int_at_least(1))
     """Environment steps to train for, summed over all envs."""
     eval_interval: int = checked(2_000, int_at_least(0))
@@ -98,6 +111,7 @@ class RunConfig:
 
     def check_relations(self) -> None:
         """Checks that involve several fields; a subclass adds its own and calls this one."""
+        self._check_workers()
         if self.vector_backend != "pool":
             return
         if self.pool_batch_size is None and self.num_envs < 2:
@@ -110,6 +124,28 @@ class RunConfig:
             raise ConfigError(
                 f"config field 'pool_batch_size' = {self.pool_batch_size!r} is out of range; "
                 f"valid: an integer in [1, num_envs = {self.num_envs}], or None (num_envs // 2)"
+            )
+
+    def _check_workers(self) -> None:
+        n = self.rollout_workers
+        if not n:
+            for name in ("backup_workers", "slow_worker_s"):
+                if getattr(self, name):
+                    raise ConfigError(
+                        f"config field {name!r} = {getattr(self, name)!r} needs rollout workers; "
+                        "valid: 0 while rollout_workers is 0"
+                    )
+            return
+        if self.num_envs % n:
+            raise ConfigError(
+                f"config field 'num_envs' = {self.num_envs!r} is out of range with "
+                f"rollout_workers={n}; valid: a multiple of rollout_workers (each worker steps "
+                "num_envs // rollout_workers envs)"
+            )
+        if self.vector_backend == "pool":
+            raise ConfigError(
+                "config field 'vector_backend' = 'pool' is out of range with rollout workers; "
+                "valid: any lock-step backend (the workers step their own envs)"
             )
 
     def replace(self, **overrides: Any) -> Any:
@@ -186,6 +222,9 @@ class DQNConfig(RunConfig):
     host round trip (uniform replay only); ``cpu`` keeps it in host memory and copies each batch;
     ``auto`` is ``device`` on CUDA when uniform replay fits in half of the GPU's free memory,
     else ``cpu``. On a CPU run all three are the same (see :mod:`rlkit.device_plan`)."""
+    worker_steps: int = checked(32, int_at_least(1))
+    """With rollout workers: steps each worker's envs take per round (the fragment length);
+    the learner then makes the updates those steps owe (``train_freq``) before the next."""
     compile: bool = checked(False, BOOL)
     """``torch.compile`` the TD loss and its backward: seconds of compiling at the first update
     (and per new batch shape), so it pays only on long runs."""

@@ -141,8 +141,10 @@ class Trainer:
         run_dir: str | Path | None = None,
         resume_from: str | Path | None = None,
         save_buffer: bool = False,
+        ray_address: str | None = None,
     ):
         self.config = config
+        self.ray_address = ray_address
         self.agent_cls = agent_cls
         self.requested_device = device
         self.callbacks = list(callbacks)
@@ -160,6 +162,9 @@ class Trainer:
         that answered first, in the order they did."""
         self.pool = False
         """Whether the envs are a free-running :class:`rlkit.envs.vector.EnvPool`."""
+        self.workers = False
+        """Whether Ray rollout workers step the envs (``config.rollout_workers``): the agent
+        then calls :meth:`collect` instead of :meth:`step_envs`."""
         self.timer = PhaseTimer(self.history.phase_seconds)
         self.stopped = False
         self._pending: list[EpisodeRow] = []  # finished since the last Progress
@@ -193,6 +198,38 @@ class Trainer:
             self._record_episodes(np.flatnonzero(done))
         self.obs = next_obs
         return out
+
+    def collect(self, model: torch.nn.Module, steps: int, epsilon: float = 0.0) -> list:
+        """With rollout workers: one synchronous round of ``steps`` steps per env with
+        ``model``'s weights (see :class:`rlkit.distributed.rollout.RolloutWorkers`); counts the
+        steps and episodes and splits the round's wait into the workers' mean ``env`` and
+        ``act`` seconds and the rest, ``transfer`` (moving fragments and weights, Ray's
+        overhead, waiting for the slowest worker).
+
+        :return: the round's :class:`~rlkit.distributed.rollout.Fragment` list, in worker order.
+        """
+        from rlkit.distributed.rollout import weights_of
+
+        t0 = time.perf_counter()
+        weights = weights_of(model)
+        fragments, _ = self.envs.collect(weights, steps, epsilon)
+        env_s = float(np.mean([f.env_s for f in fragments]))
+        act_s = float(np.mean([f.act_s for f in fragments]))
+        seconds = self.timer.seconds
+        seconds["env"] = seconds.get("env", 0.0) + env_s
+        seconds["act"] = seconds.get("act", 0.0) + act_s
+        rest = time.perf_counter() - t0 - env_s - act_s
+        seconds["transfer"] = seconds.get("transfer", 0.0) + max(0.0, rest)
+        self.env_steps += sum(f.steps for f in fragments)
+        now = self.train_seconds()
+        for f in fragments:  # a round's episodes are recorded at the round's end
+            for ret, length in zip(f.episode_returns, f.episode_lengths, strict=True):
+                row = EpisodeRow(self.env_steps, now, ret, length)
+                self.history.add_episode(row)
+                self._pending.append(row)
+        self.obs = fragments[0].obs[-1]
+        self.timer.start()
+        return fragments
 
     def _step_pool(self, actions: np.ndarray, env_ids: np.ndarray):
         self.timer.start()
@@ -242,8 +279,13 @@ class Trainer:
         torch.manual_seed(c.seed)
         rng = np.random.default_rng(c.seed)
         self.num_envs = c.num_envs
-        self.pool = c.vector_backend == "pool"
-        if self.pool:
+        self.pool = c.vector_backend == "pool" and not c.rollout_workers
+        self.workers = bool(c.rollout_workers)
+        if self.workers:
+            from rlkit.distributed.rollout import RolloutWorkers
+
+            self.envs = RolloutWorkers(c, self.ray_address)
+        elif self.pool:
             self.envs = make_env_pool(c.env_id, c.num_envs, c.pool_batch, **c.env_kwargs)
         else:
             self.envs = make_vector_env(
@@ -253,7 +295,11 @@ class Trainer:
         try:
             if c.torch_threads is not None:
                 torch.set_num_threads(c.torch_threads)
-            self.spec = env_spec(self.envs, c.env_id, c.env_kwargs)
+            if self.workers:
+                self.spec = self.envs.spec
+                self.history.phase_seconds.setdefault("transfer", 0.0)
+            else:
+                self.spec = env_spec(self.envs, c.env_id, c.env_kwargs)
             # Decided once the env spec sizes the replay buffer; the agent follows it.
             self.device_plan = plan_for(self.device, c, self.spec)
             flags_before = apply(self.device_plan)
@@ -327,6 +373,9 @@ class Trainer:
         The pool's resets are all received here, so that training starts with every env
         waiting for an action (and a resumed run, like a lock-step one, starts fresh episodes).
         """
+        if self.workers:  # the workers hold their envs' observations
+            self.envs.reset(seed)
+            return None
         if not self.pool:
             return self.envs.reset(seed=seed)[0]
         self.envs.async_reset(seed=seed)
@@ -477,6 +526,8 @@ def train(
     run_dir: str | Path | None = None,
     resume_from: str | Path | None = None,
     save_buffer: bool = False,
+    workers: int | None = None,
+    ray_address: str | None = None,
 ) -> TrainResult:
     """Train the algorithm a config describes.
 
@@ -494,10 +545,29 @@ def train(
         fresh episodes: the episode that was running when the checkpoint was written is not
         resumed.
     :param save_buffer: include the replay buffer in checkpoints (large, but resumes exactly).
+    :param workers: Ray rollout workers, short for ``config.replace(rollout_workers=workers)``:
+        N Ray actors step the envs (``num_envs // N`` each) with copies of the policy, the
+        learner trains here on ``device`` in synchronous rounds and broadcasts the weights
+        (:mod:`rlkit.distributed.rollout`; ``backup_workers`` in the config adds spares whose
+        late fragments are dropped). The run's result, checkpoints and callbacks are as usual;
+        the time split gains ``transfer``.
+    :param ray_address: the Ray cluster the rollout workers run in; ``None`` is
+        ``$RAY_ADDRESS``, else an embedded local cluster (kept up for the next run;
+        :func:`rlkit.remote.disconnect` stops it).
     :return: a :class:`rlkit.records.TrainResult` with the live model.
     """
     from rlkit.remote.cluster import is_ray_device, parse_device
 
+    if workers is not None:
+        agent_class(config)  # a config that is not one is named before anything else
+        config = config.replace(rollout_workers=workers)
+    if is_ray_device(device) and getattr(config, "rollout_workers", 0):
+        from rlkit.remote.cluster import RemoteError
+
+        raise RemoteError(
+            "rollout workers train with the learner in this process; use device='cpu' or a "
+            "local GPU with workers, or a Ray device without them"
+        )
     if is_ray_device(device):
         from rlkit import remote
 
@@ -510,5 +580,12 @@ def train(
             save_buffer=save_buffer,
         )
     return Trainer(
-        config, agent_class(config), device, callbacks, run_dir, resume_from, save_buffer
+        config,
+        agent_class(config),
+        device,
+        callbacks,
+        run_dir,
+        resume_from,
+        save_buffer,
+        ray_address=ray_address,
     ).run()

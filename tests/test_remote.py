@@ -12,22 +12,17 @@ from __future__ import annotations
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from ray_cluster import free_port, ray_missing, start_cluster, stop_cluster
 
 from rlkit.remote import cluster as rc
 from rlkit.remote.node import RemoteDeviceReport, check_node, local_facts
 from rlkit.training import Callback
-
-RAY_BIN = Path(sys.executable).with_name("ray")
-ray_missing = rc.ray_version() is None or not RAY_BIN.exists()
-
 
 # ------------------------------------------------------------------------------------------
 # device strings, addresses, tokens (fast)
@@ -85,15 +80,9 @@ def test_token_search_order(monkeypatch, tmp_path):
     assert rc.find_token("arg-token").value == "arg-token"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.mark.skipif(ray_missing, reason="ray is not installed")
 def test_an_unreachable_cluster_is_one_sentence_within_seconds():
-    port = _free_port()  # nothing listens there
+    port = free_port()  # nothing listens there
     t0 = time.perf_counter()
     with pytest.raises(rc.RemoteError, match=f"cannot reach the Ray cluster at 127.0.0.1:{port}"):
         rc.preflight(f"127.0.0.1:{port}", rc.Token("x", "test"), timeout_s=5)
@@ -187,7 +176,7 @@ def test_train_with_a_ray_device_hands_the_run_to_remote(monkeypatch):
 
 
 def test_cli_refuses_an_unreachable_cluster_in_one_line(tmp_path):
-    port = _free_port()
+    port = free_port()
     proc = subprocess.run(
         [
             sys.executable,
@@ -215,99 +204,6 @@ def test_cli_refuses_an_unreachable_cluster_in_one_line(tmp_path):
 # real clusters on loopback (slow)
 
 
-@dataclass
-class Cluster:
-    address: str  # the head's GCS
-    client_address: str  # ray://… (Ray Client)
-    token: str
-    groups: list[int]
-
-    def node_ids(self, token: str | None = None) -> dict[str, dict[str, float]]:
-        """Alive nodes -> their resources, asked from the GCS directly."""
-        import grpc
-        from ray.core.generated import gcs_service_pb2 as pb
-        from ray.core.generated import gcs_service_pb2_grpc as rpc
-
-        md = [("authorization", f"Bearer {token or self.token}")] if self.token else None
-        with grpc.insecure_channel(self.address) as ch:
-            reply = rpc.NodeInfoGcsServiceStub(ch).GetAllNodeInfo(
-                pb.GetAllNodeInfoRequest(), timeout=5, metadata=md
-            )
-        return {
-            n.node_id.hex(): dict(n.resources_total)
-            for n in reply.node_info_list
-            if n.state == 0  # ALIVE
-        }
-
-
-def _start_cluster(token: str | None, gpu_node: bool) -> Cluster:
-    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
-    env["RAY_AUTH_MODE"] = "token" if token else "disabled"
-    if token:
-        env["RAY_AUTH_TOKEN"] = token
-    else:
-        env.pop("RAY_AUTH_TOKEN", None)
-    port, client_port = _free_port(), _free_port()
-    small = [
-        "--disable-usage-stats",
-        "--num-cpus=1",
-        "--object-store-memory=80000000",
-        "--node-ip-address=127.0.0.1",
-        "--block",
-    ]
-
-    def start(*args):
-        p = subprocess.Popen(
-            [str(RAY_BIN), "start", *args, *small],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        cluster.groups.append(p.pid)
-
-    cluster = Cluster(f"127.0.0.1:{port}", f"ray://127.0.0.1:{client_port}", token or "", [])
-    try:
-        start("--head", f"--port={port}", f"--ray-client-server-port={client_port}", "--num-gpus=0")
-        want = 1
-        if gpu_node:
-            deadline = time.time() + 60
-            while time.time() < deadline and not _listening(port):
-                time.sleep(0.2)
-            start(f"--address={cluster.address}", "--num-gpus=1")
-            want = 2
-        deadline = time.time() + 90
-        while time.time() < deadline:
-            try:
-                if len(cluster.node_ids()) >= want and _listening(client_port):
-                    return cluster
-            except Exception:
-                pass
-            time.sleep(0.5)
-        raise RuntimeError("the loopback Ray cluster did not come up within 90 s")
-    except BaseException:
-        _stop_cluster(cluster)
-        raise
-
-
-def _listening(port: int) -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-        return True
-    except OSError:
-        return False
-
-
-def _stop_cluster(cluster: Cluster) -> None:
-    for sig, wait in ((signal.SIGTERM, 5.0), (signal.SIGKILL, 0.0)):
-        for pgid in cluster.groups:
-            try:
-                os.killpg(pgid, sig)
-            except ProcessLookupError:
-                pass
-        time.sleep(wait)
-
-
 @pytest.fixture
 def ray_env(monkeypatch):
     """rlkit.remote sets RAY_AUTH_* in this process; restore them and leave no connection."""
@@ -322,9 +218,9 @@ def ray_env(monkeypatch):
 def gpu_cluster():
     if ray_missing:
         pytest.skip("ray is not installed")
-    cluster = _start_cluster(secrets.token_hex(16), gpu_node=True)
+    cluster = start_cluster(secrets.token_hex(16), gpu_node=True)
     yield cluster
-    _stop_cluster(cluster)
+    stop_cluster(cluster)
 
 
 def _tiny(total=3000, **kw):
@@ -460,7 +356,7 @@ def test_an_open_cluster_is_refused_unless_the_user_opts_out(ray_env):
         pytest.skip("ray is not installed")
     from rlkit import remote
 
-    cluster = _start_cluster(None, gpu_node=False)
+    cluster = start_cluster(None, gpu_node=False)
     try:
         with pytest.raises(remote.RemoteError, match="accepts clients without a token"):
             remote.connect(cluster.address)
@@ -468,7 +364,7 @@ def test_an_open_cluster_is_refused_unless_the_user_opts_out(ray_env):
         assert conn.auth == "none"
     finally:
         rc.disconnect()
-        _stop_cluster(cluster)
+        stop_cluster(cluster)
 
 
 @pytest.mark.slow

@@ -284,6 +284,8 @@ class DQNAgent:
         self.obs = obs
 
     def iterate(self, run) -> None:
+        if run.workers:
+            return self._iterate_with_workers(run)
         c, timer = self.config, run.timer
         timer.start()
         self._epsilon = eps = epsilon_at(c, run.env_steps)
@@ -318,8 +320,35 @@ class DQNAgent:
             )
             stepped = len(got)
         self.obs = next_obs
+        self._learn_owed(run, stepped)
+
+    def _iterate_with_workers(self, run) -> None:
+        """One round of Ray rollout workers: ``worker_steps`` steps per env, epsilon-greedy with
+        the current weights, into the replay buffer (one column per env of the round), then the
+        updates those steps owe. A fragment's last transition is stored as an episode end for
+        the buffer (its true next observation kept aside, bootstrapping unchanged), because the
+        column's next fragment may come from another worker when backup workers race."""
+        from rlkit.distributed.rollout import side_by_side
+
+        c = self.config
+        self._epsilon = eps = epsilon_at(c, run.env_steps)
+        frags = run.collect(self.model, c.worker_steps, eps)
+        run.timer.start()
+        obs, actions = side_by_side(frags, "obs"), side_by_side(frags, "actions")
+        rewards = side_by_side(frags, "rewards") * np.float32(c.reward_scale)
+        term, trunc = side_by_side(frags, "terminated"), side_by_side(frags, "truncated")
+        trunc[-1] = True
+        next_obs = np.concatenate([f.next_obs() for f in frags], axis=1)
+        for t in range(c.worker_steps):
+            self.buffer.add(obs[t], actions[t], rewards[t], next_obs[t], term[t], trunc[t])
+        run.timer.stop("learner")
+        self._learn_owed(run, sum(f.steps for f in frags))
+
+    def _learn_owed(self, run, stepped: int) -> None:
+        """The updates owed for the ``train_freq`` boundaries crossed by the ``stepped`` env
+        steps just received."""
+        c, timer = self.config, run.timer
         self._step = step = run.env_steps
-        # Updates owed for the train_freq boundaries crossed by the steps just received.
         rounds = step // c.train_freq - (step - stepped) // c.train_freq
         if rounds and step >= c.learning_starts and len(self.buffer) >= c.batch_size:
             timer.start()

@@ -166,7 +166,10 @@ class PPOAgent:
         frac = max(0.0, 1.0 - run.env_steps / c.total_steps) if c.anneal_lr else 1.0
         self.learner.set_lr(c.lr * frac)
         buf.reset()
-        if run.pool:
+        last_values = None
+        if run.workers:
+            last_values = self._collect_from_workers(run)
+        elif run.pool:
             self._collect_free_running(run)
         else:
             for _ in range(c.n_steps):
@@ -177,8 +180,10 @@ class PPOAgent:
                 rewards = self._rewards(rewards, terminated, truncated, infos, timer)
                 buf.add(self.obs, actions, rewards, terminated, truncated, values, log_probs)
                 self.obs = next_obs
-        timer.start()
-        buf.compute_returns_and_advantages(self.actor.values(self.obs), c.gamma, c.gae_lambda)
+        if last_values is None:  # (with workers the clock already runs as "learner")
+            timer.start()
+            last_values = self.actor.values(self.obs)
+        buf.compute_returns_and_advantages(last_values, c.gamma, c.gae_lambda)
         self._explained = explained_variance(buf.values, buf.returns)
         self._learn()
         self.rollouts += 1
@@ -194,6 +199,25 @@ class PPOAgent:
             rewards += c.gamma * final_values(self.actor, cut, infos)
             timer.stop("act")
         return rewards
+
+    def _collect_from_workers(self, run) -> np.ndarray:
+        """One rollout from Ray rollout workers: their fragments side by side, one column per
+        env, with the acting policy's values and log-probabilities (the same weights as the
+        learner's: rounds are synchronous). Returns the bootstrap values."""
+        from rlkit.distributed.rollout import side_by_side
+
+        c, buf = self.config, self.buffer
+        frags = run.collect(self.model, c.n_steps)
+        run.timer.start()
+        obs, actions = side_by_side(frags, "obs"), side_by_side(frags, "actions")
+        term, trunc = side_by_side(frags, "terminated"), side_by_side(frags, "truncated")
+        values, log_probs = side_by_side(frags, "values"), side_by_side(frags, "log_probs")
+        # As _rewards: a time limit adds gamma * V(final obs), computed by the worker.
+        rewards = side_by_side(frags, "rewards") * np.float32(c.reward_scale)
+        rewards += np.float32(c.gamma) * side_by_side(frags, "final_values")
+        for t in range(c.n_steps):
+            buf.add(obs[t], actions[t], rewards[t], term[t], trunc[t], values[t], log_probs[t])
+        return side_by_side(frags, "last_values")
 
     def _collect_free_running(self, run) -> None:
         """One rollout on the free-running pool: each env fills its own column, in its order.

@@ -1,0 +1,137 @@
+"""Real Ray clusters on loopback for the tests: a head node and optionally a second node
+started with ``ray start --address …`` (dashboard off, small object stores), torn down by
+killing their process groups."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from rlkit.remote import cluster as rc
+
+RAY_BIN = Path(sys.executable).with_name("ray")
+ray_missing = rc.ray_version() is None or not RAY_BIN.exists()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Cluster:
+    address: str  # the head's GCS
+    client_address: str  # ray://… (Ray Client)
+    token: str
+    groups: list[int]
+
+    def node_ids(self, token: str | None = None) -> dict[str, dict[str, float]]:
+        """Alive nodes -> their resources, asked from the GCS directly."""
+        import grpc
+        from ray.core.generated import gcs_service_pb2 as pb
+        from ray.core.generated import gcs_service_pb2_grpc as rpc
+
+        md = [("authorization", f"Bearer {token or self.token}")] if self.token else None
+        with grpc.insecure_channel(self.address) as ch:
+            reply = rpc.NodeInfoGcsServiceStub(ch).GetAllNodeInfo(
+                pb.GetAllNodeInfoRequest(), timeout=5, metadata=md
+            )
+        return {
+            n.node_id.hex(): dict(n.resources_total)
+            for n in reply.node_info_list
+            if n.state == 0  # ALIVE
+        }
+
+
+def start_cluster(
+    token: str | None,
+    gpu_node: bool = False,
+    *,
+    head_cpus: int = 1,
+    second_node: dict[str, int] | None = None,
+) -> Cluster:
+    """A head (no GPUs, ``head_cpus`` CPUs) and, with ``gpu_node`` or ``second_node``, a node
+    that joins it: ``gpu_node`` is ``second_node={"cpus": 1, "gpus": 1}``."""
+    if gpu_node:
+        second_node = {"cpus": 1, "gpus": 1}
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
+    env["RAY_AUTH_MODE"] = "token" if token else "disabled"
+    if token:
+        env["RAY_AUTH_TOKEN"] = token
+    else:
+        env.pop("RAY_AUTH_TOKEN", None)
+    port, client_port = free_port(), free_port()
+    small = [
+        "--disable-usage-stats",
+        "--object-store-memory=80000000",
+        "--node-ip-address=127.0.0.1",
+        "--block",
+    ]
+
+    def start(*args):
+        p = subprocess.Popen(
+            [str(RAY_BIN), "start", *args, *small],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        cluster.groups.append(p.pid)
+
+    cluster = Cluster(f"127.0.0.1:{port}", f"ray://127.0.0.1:{client_port}", token or "", [])
+    try:
+        start(
+            "--head",
+            f"--port={port}",
+            f"--ray-client-server-port={client_port}",
+            f"--num-cpus={head_cpus}",
+            "--num-gpus=0",
+        )
+        want = 1
+        if second_node:
+            deadline = time.time() + 60
+            while time.time() < deadline and not listening(port):
+                time.sleep(0.2)
+            start(
+                f"--address={cluster.address}",
+                f"--num-cpus={second_node.get('cpus', 1)}",
+                f"--num-gpus={second_node.get('gpus', 0)}",
+            )
+            want = 2
+        deadline = time.time() + 90
+        while time.time() < deadline:
+            try:
+                if len(cluster.node_ids()) >= want and listening(client_port):
+                    return cluster
+            except Exception:
+                pass
+            time.sleep(0.5)
+        raise RuntimeError("the loopback Ray cluster did not come up within 90 s")
+    except BaseException:
+        stop_cluster(cluster)
+        raise
+
+
+def listening(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+        return True
+    except OSError:
+        return False
+
+
+def stop_cluster(cluster: Cluster) -> None:
+    for sig, wait in ((signal.SIGTERM, 5.0), (signal.SIGKILL, 0.0)):
+        for pgid in cluster.groups:
+            try:
+                os.killpg(pgid, sig)
+            except ProcessLookupError:
+                pass
+        time.sleep(wait)
