@@ -9,6 +9,9 @@
   one process on the whole batch.
 - :mod:`.timing`: :func:`allreduce_seconds_per_mb`, the all-reduce's cost per megabyte, and
   :func:`flat_versus_per_parameter`, what one flattened call saves over one per tensor.
+- :mod:`.transfer`: :func:`transfer_costs`, megabytes of observation per second moved to
+  another process as text, pickle, raw bytes, zlib or Ray object refs (the wire formats,
+  ``encode`` / ``decode``, and ``METHODS`` stay in the module: too generic a name here).
 
 Importing this package loads torch only when a name is first used.
 """
@@ -33,6 +36,7 @@ _EXPORTS = {
     "synthetic_batches": "rlkit.distributed.check",
     "allreduce_seconds_per_mb": "rlkit.distributed.timing",
     "flat_versus_per_parameter": "rlkit.distributed.timing",
+    "transfer_costs": "rlkit.distributed.transfer",
 }
 
 __all__ = sorted(_EXPORTS)
