@@ -9,6 +9,12 @@
   one process on the whole batch.
 - :mod:`.timing`: :func:`allreduce_seconds_per_mb`, the all-reduce's cost per megabyte, and
   :func:`flat_versus_per_parameter`, what one flattened call saves over one per tensor.
+- :mod:`.transfer`: :func:`transfer_costs`, megabytes of observation per second moved to
+  another process as text, pickle, raw bytes, zlib or Ray object refs (the wire formats,
+  ``encode`` / ``decode``, and ``METHODS`` stay in the module: too generic a name here).
+- :mod:`.projection`: :func:`project`, time to score against machine count from
+  :class:`Measured` costs, with its :data:`ASSUMPTIONS` and the :data:`SOURCE_RESULT` it is
+  drawn against; :func:`straggler_factor`, :func:`where_it_breaks`.
 
 Importing this package loads torch only when a name is first used.
 """
@@ -33,6 +39,13 @@ _EXPORTS = {
     "synthetic_batches": "rlkit.distributed.check",
     "allreduce_seconds_per_mb": "rlkit.distributed.timing",
     "flat_versus_per_parameter": "rlkit.distributed.timing",
+    "transfer_costs": "rlkit.distributed.transfer",
+    "ASSUMPTIONS": "rlkit.distributed.projection",
+    "Measured": "rlkit.distributed.projection",
+    "SOURCE_RESULT": "rlkit.distributed.projection",
+    "project": "rlkit.distributed.projection",
+    "straggler_factor": "rlkit.distributed.projection",
+    "where_it_breaks": "rlkit.distributed.projection",
 }
 
 __all__ = sorted(_EXPORTS)
