@@ -1,4 +1,5 @@
-"""``rlkit bench env``, ``dqn``, ``ppo``, ``learner``, ``infer`` and ``remote``."""
+"""``rlkit bench env``, ``dqn``, ``ppo``, ``learner``, ``infer``, ``remote``, ``grid``,
+``straggler`` and ``scaling``."""
 
 from __future__ import annotations
 
@@ -342,5 +343,47 @@ def _bench_straggler(p: argparse.ArgumentParser) -> Handler:
                 log=None if args.quiet else log_to_stderr,
             )
         return emit(result, args, format_straggler_table)
+
+    return run
+
+
+@command("bench scaling", help="local vector env vs Ray rollout workers; moving data; all-reduce")
+def _bench_scaling(p: argparse.ArgumentParser) -> Handler:
+    p.add_argument("--preset", default="vizdoom_basic_ppo", help="a PPO preset (env, network)")
+    p.add_argument("--workers", type=int_list, default=[1, 2], help="worker counts (need 1, 2)")
+    p.add_argument("--seconds", type=positive_float, default=6.0, help="timed seconds per variant")
+    p.add_argument("--repeats", type=positive_int, default=3, help="interleaved rounds")
+    p.add_argument(
+        "--fragment-steps", type=positive_int, default=64, help="steps per env per Ray round"
+    )
+    p.add_argument(
+        "--slow-factor",
+        type=positive_float,
+        default=2.0,
+        help="the slow worker sleeps this many normal rounds per fragment",
+    )
+    p.add_argument(
+        "--transfer-seconds", type=positive_float, default=0.5, help="seconds per serialisation"
+    )
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config field")
+    add_output_arguments(p)
+
+    def run(args: argparse.Namespace) -> int:
+        from rlkit.bench.harness import log_to_stderr
+        from rlkit.bench.scaling import bench_scaling, format_scaling_table
+
+        with stdout_to_stderr():
+            result = bench_scaling(
+                args.preset,
+                args.workers,
+                args.seconds,
+                args.repeats,
+                fragment_steps=args.fragment_steps,
+                slow_factor=args.slow_factor,
+                transfer_seconds=args.transfer_seconds,
+                overrides=parse_overrides(args.set),
+                log=None if args.quiet else log_to_stderr,
+            )
+        return emit(result, args, format_scaling_table)
 
     return run
