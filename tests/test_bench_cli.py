@@ -319,6 +319,9 @@ def test_help_does_not_import_heavy_modules():
         (["bench", "grid", "--target", "1", "--modes", "sideways"], "comma-separated modes"),
         (["bench", "grid", "--target", "1", "--envs", "0"], "comma-separated integers"),
         (["bench", "straggler", "--envs", "0"], "--envs: must be an integer ≥ 1"),
+        (["bench", "scaling", "--workers", "1,two"], "comma-separated integers"),
+        (["bench", "scaling", "--fragment-steps", "0"], "--fragment-steps: must be an integer"),
+        (["bench", "scaling", "--slow-factor", "-1"], "--slow-factor: must be a positive"),
     ],
 )
 def test_cli_usage_errors_exit_2(argv, match, capsys):

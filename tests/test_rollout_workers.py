@@ -285,3 +285,72 @@ def test_workers_land_on_the_second_node_of_a_loopback_cluster(two_nodes, monkey
         assert result.history.env_steps == 128
     finally:
         rc.disconnect()
+
+
+@pytest.mark.parametrize(
+    "argv, match",
+    [
+        (["--preset", "cartpole"], "bench scaling runs a PPO policy; 'cartpole' is 'dqn'"),
+        (["--set", "lr=-1"], "config field 'lr'"),
+        (["--preset", "nope"], "nope"),
+    ],
+)
+def test_bench_scaling_refuses_bad_input_before_starting_ray(argv, match, capsys):
+    from rlkit import cli
+
+    assert cli.main(["bench", "scaling", "--quiet", *argv]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("rlkit: error:") and match in err[0]
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"workers": [0, 2]}, "workers must be counts of at least 1"),
+        ({"fragment_steps": 0}, "fragment_steps must be at least 1"),
+        ({"seconds": 0}, "seconds"),
+    ],
+)
+def test_bench_scaling_api_refuses_bad_input(kwargs, match):
+    from rlkit.bench.scaling import bench_scaling
+
+    with pytest.raises(ValueError, match=match):
+        bench_scaling("cartpole_ppo", **kwargs)
+
+
+@needs_ray
+@pytest.mark.slow
+def test_bench_scaling_records_every_field_the_checks_read():
+    import json
+
+    from rlkit.bench.scaling import bench_scaling, format_scaling_table
+
+    r = bench_scaling(
+        "cartpole_ppo",
+        seconds=0.6,
+        repeats=1,
+        fragment_steps=16,
+        transfer_seconds=0.05,
+        allreduce_mb=(),  # timed in test_allreduce; here it would only add a gloo start-up
+    )
+    json.dumps(r)  # a plain record
+    assert r["benchmark"] == "scaling" and r["machine"]
+    for field in ("vector_steps_per_s", "ray_steps_per_s"):
+        assert set(r[field]) == {"1", "2"} and all(v > 0 for v in r[field].values())
+    assert r["ray_startup_s"] > r["ray_connect_s"] > 0
+    assert set(r["targets"]) == {"ray_2_over_1", "ray_over_vector_at_2"}
+    assert r["ratios"]["ray_2_over_1"] == pytest.approx(
+        r["ray_steps_per_s"]["2"] / r["ray_steps_per_s"]["1"]
+    )
+    split = r["time_split"]["ray_2"]
+    assert split["env"] + split["act"] + split["transfer"] == pytest.approx(1.0, abs=0.05)
+    b = r["backup"]
+    assert b["slow_worker_s"] == pytest.approx(2.0 * b["normal_round_s"])
+    assert b["time_split"]["slow_one_backup"]["dropped_fragments"] >= 1
+    for size in ("fragment", "large"):
+        assert set(r["transfer"][size]["methods"]) == {"text", "pickle", "raw", "zlib", "ray"}
+    assert "allreduce" not in r
+    assert "Ray workers" in format_scaling_table(r)
+    import ray
+
+    assert not ray.is_initialized()  # the benchmark's cluster is stopped

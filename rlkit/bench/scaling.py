@@ -115,7 +115,7 @@ def bench_scaling(
     workers: Sequence[int] = (1, 2),
     seconds: float = 6.0,
     repeats: int = 3,
-    fragment_steps: int = 64,
+    fragment_steps: int = 128,
     slow_factor: float = 2.0,
     transfer_seconds: float = 0.5,
     allreduce_mb: Sequence[float] = (0.1, 1.0, 10.0),

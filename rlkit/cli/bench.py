@@ -354,7 +354,7 @@ def _bench_scaling(p: argparse.ArgumentParser) -> Handler:
     p.add_argument("--seconds", type=positive_float, default=6.0, help="timed seconds per variant")
     p.add_argument("--repeats", type=positive_int, default=3, help="interleaved rounds")
     p.add_argument(
-        "--fragment-steps", type=positive_int, default=64, help="steps per env per Ray round"
+        "--fragment-steps", type=positive_int, default=128, help="steps per env per Ray round"
     )
     p.add_argument(
         "--slow-factor",
