@@ -1,5 +1,9 @@
-"""Data-parallel training with ``torch.distributed``: several processes, one averaged gradient.
+"""Training past one process: Ray rollout workers, and data-parallel gradients with
+``torch.distributed``.
 
+- :mod:`.rollout`: :class:`RolloutWorkers`, N Ray actors stepping their own envs with a copy
+  of the policy, in synchronous rounds with the learner (``train(config, workers=N)``), with
+  backup workers; :class:`RolloutWorker`, :class:`Fragment`, :func:`weights_of`.
 - :mod:`.allreduce`: :class:`FlatAllReduce` (``flat_allreduce_hook()``), the learners'
   ``grad_hook`` that averages gradients over the process group with one flattened all-reduce;
   :func:`flatten` / :func:`unflatten`.
@@ -25,6 +29,10 @@ import importlib
 from typing import Any
 
 _EXPORTS = {
+    "Fragment": "rlkit.distributed.rollout",
+    "RolloutWorker": "rlkit.distributed.rollout",
+    "RolloutWorkers": "rlkit.distributed.rollout",
+    "weights_of": "rlkit.distributed.rollout",
     "FlatAllReduce": "rlkit.distributed.allreduce",
     "flat_allreduce_hook": "rlkit.distributed.allreduce",
     "flatten": "rlkit.distributed.allreduce",
