@@ -344,7 +344,50 @@ def _error_detail(exc: BaseException) -> str:
     if marker in text:
         rest = [line.strip() for line in text.split(marker, 1)[1].splitlines() if line.strip()]
         return f"unpickling failed: {rest[0] if rest else 'unknown error'}"
+    if "weights_only" in text:  # torch's advice paragraph; keep only the lines after it
+        rest = [line.strip() for line in text.splitlines()[1:] if line.strip()]
+        rest = [line for line in rest if "weights_only" not in line]
+        return f"unpickling failed: {rest[0] if rest else 'unknown error'}"
     return _first_line(exc)
+
+
+# Opcodes that name a Python callable or call one while unpickling: a file using them (beyond
+# what torch's own tensor format needs, which the weights-only loader already allows) carries
+# code that a plain unpickler would run.
+_CODE_OPCODES = {"GLOBAL", "STACK_GLOBAL", "INST", "OBJ", "NEWOBJ", "NEWOBJ_EX", "REDUCE"}
+
+
+def _pickled_code(path: Path) -> str | None:
+    """The first callable a pickle in ``path`` names (``module.name``), found by reading its
+    opcodes with :mod:`pickletools` — nothing is unpickled — or ``None`` if it names none or
+    cannot be read. Only asked after ``torch.load(weights_only=True)`` refused the file, so
+    torch's own rebuild functions are not what it finds in a real checkpoint."""
+    import pickletools
+
+    try:
+        if zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as archive:
+                name = next((n for n in archive.namelist() if n.endswith("data.pkl")), None)
+                if name is None:
+                    return None
+                data = archive.read(name)
+        else:
+            data = path.read_bytes()
+        strings: list[str] = []
+        for op, arg, _ in pickletools.genops(data):
+            if op.name in ("SHORT_BINUNICODE", "BINUNICODE", "UNICODE", "BINUNICODE8"):
+                strings.append(str(arg))
+            elif op.name in ("GLOBAL", "INST"):
+                found = str(arg).replace(" ", ".")
+                if not found.startswith(("torch.", "collections.OrderedDict")):
+                    return found
+            elif op.name == "STACK_GLOBAL" and len(strings) >= 2:
+                found = f"{strings[-2]}.{strings[-1]}"
+                if not found.startswith(("torch.", "collections.OrderedDict")):
+                    return found
+    except Exception:  # truncated or not a pickle: the caller says so
+        return None
+    return None
 
 
 def _zip_damage(path: Path) -> str | None:
@@ -399,12 +442,14 @@ def load_checkpoint(
         raise
     except Exception as exc:
         message = str(exc)
-        found = re.search(r"Unsupported global: GLOBAL ([\w.<>]+)", message)
-        if found:
+        found = re.search(r"[Uu]nsupported (?:global: )?GLOBAL ([\w.<>]+)", message)
+        code = found.group(1) if found else _pickled_code(path)
+        if code:
             problem = (
-                f"it contains a pickled Python object ({found.group(1)}), which is refused so "
-                "that no code from the file runs; rlkit checkpoints hold only tensors and plain "
-                "containers"
+                f"it contains executable pickled objects ({code}) and was not loaded, since "
+                "unpickling them would run code from the file (rlkit checkpoints hold only "
+                "tensors and plain containers; do not open it with a loader that runs pickled "
+                "code)"
             )
         elif "CUDA" in message and "map_location" in message:
             problem = (

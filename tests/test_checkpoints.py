@@ -4,11 +4,13 @@ import json
 import os
 import pickle
 import random
+import re
 import signal
 import struct
 import subprocess
 import sys
 import textwrap
+import warnings
 import zipfile
 from dataclasses import replace
 from pathlib import Path
@@ -230,13 +232,34 @@ def test_pickled_object_is_refused_without_running_it(tmp_path):
     torch.save({"format": "rlkit-checkpoint", "format_version": 1, "metadata_json": "{}",
                 "state_dict": {"w": torch.ones(2)}, "extra_state": {"x": _Marker(marker)}},
                path)  # fmt: skip
-    with pytest.raises(CheckpointError, match="pickled Python object") as info:
+    with pytest.raises(CheckpointError, match="contains executable pickled objects") as info:
         load_checkpoint(path)
     assert "evil.pt" in str(info.value)
     assert not marker.exists()
-    with pytest.raises(CheckpointError, match="pickled Python object"):
+    with pytest.raises(CheckpointError, match="contains executable pickled objects"):
         load_model(path)
     assert not marker.exists()
+
+
+@pytest.mark.parametrize("form", ["zip", "legacy", "plain-pickle"])
+def test_code_in_any_pickle_form_is_named_as_such_and_never_runs(tmp_path, form):
+    marker = tmp_path / "PWNED"
+    path = tmp_path / "evil.pt"
+    payload = {"format": "rlkit-checkpoint", "x": _Marker(marker)}
+    if form == "plain-pickle":
+        path.write_bytes(pickle.dumps(payload, protocol=4))
+    else:
+        torch.save(payload, path, _use_new_zipfile_serialization=form == "zip")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # torch's note on the pickle protocol
+        with pytest.raises(CheckpointError) as info:
+            load_checkpoint(path)
+    message = str(info.value)
+    # open pickles as io.open or builtins.open depending on the protocol
+    named = r"contains executable pickled objects \((io|builtins)\.open\) and was not loaded"
+    assert re.search(named, message)
+    assert "weights_only" not in message and "corrupt" not in message
+    assert len(message.splitlines()) == 1 and not marker.exists()
 
 
 def test_pickled_function_is_refused(tmp_path):
