@@ -91,7 +91,11 @@ class RunConfig:
     log_interval: int = checked(1_000, int_at_least(1))
     """Env steps between progress reports to callbacks."""
     checkpoint_interval: int = checked(0, int_at_least(0))
-    """Env steps between checkpoints written to the run folder; 0 writes only the last."""
+    """Env steps between checkpoints written to the run folder; 0: only by time and the last."""
+    checkpoint_seconds: float = checked(30.0, number_at_least(0))
+    """Training seconds between checkpoints written to the run folder (with a run folder only;
+    besides ``checkpoint_interval``), so an interrupted run loses at most this much; 0 turns
+    the timed checkpoints off."""
     torch_threads: int | None = checked(1, optional(int_at_least(1)))
     """Torch intra-op threads while training (restored afterwards); ``None`` keeps torch's.
 

@@ -330,6 +330,8 @@ class Trainer:
         next_eval = next_multiple(step, c.eval_interval)
         next_ckpt = next_multiple(step, c.checkpoint_interval)
         self._clock0 = time.perf_counter() - h.train_seconds
+        every = c.checkpoint_seconds or math.inf
+        next_ckpt_s = h.train_seconds + every
         for cb in self.callbacks:
             cb.bind(agent)
         self._emit("start")
@@ -347,8 +349,9 @@ class Trainer:
                 progress = self._progress("eval", self._evaluate())  # one record for all
                 if any([bool(cb.on_eval(progress)) for cb in self.callbacks]):
                     self.stopped = True
-            if self.run_dir is not None and step >= next_ckpt:
+            if self.run_dir is not None and (step >= next_ckpt or h.train_seconds >= next_ckpt_s):
                 next_ckpt = next_multiple(step, c.checkpoint_interval)
+                next_ckpt_s = h.train_seconds + every
                 self._paused(self._checkpoint)
         h.train_seconds = self.train_seconds()
         self._log(agent.log_metrics())

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 import torch
@@ -244,6 +246,28 @@ def test_training_writes_a_loadable_checkpoint(tmp_path):
     assert ckpt.metadata["progress"]["env_steps"] == 300
     assert ckpt.metadata["config"]["env_id"] == "CartPole-v1"
     assert ckpt.metadata["env_spec"]["observation_shape"] == [4]
+
+
+class _Checkpoints(Callback):
+    def __init__(self):
+        self.steps = []
+
+    def on_checkpoint(self, path):
+        self.steps.append(load_checkpoint(path).metadata["progress"]["env_steps"])
+
+
+@pytest.mark.parametrize("every, more_than_the_last", [(0.05, True), (0, False)])
+def test_runs_with_a_folder_checkpoint_by_training_time(tmp_path, every, more_than_the_last):
+    # Slowed so that the run lasts a few timed intervals whatever the machine's speed.
+    class Slow(Callback):
+        def on_log(self, progress):
+            time.sleep(0.03)
+
+    cb = _Checkpoints()
+    cfg = tiny(total_steps=600, log_interval=10, eval_interval=0, checkpoint_seconds=every)
+    train_dqn(cfg, device="cpu", run_dir=tmp_path, callbacks=[cb, Slow()])
+    assert cb.steps[-1] == 600 and (len(cb.steps) > 1) == more_than_the_last
+    assert cb.steps == sorted(set(cb.steps))
 
 
 def test_resume_restores_learner_state_and_continues(tmp_path):
