@@ -28,6 +28,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+from rlkit.envs.engine_guard import engine_path
 from rlkit.errors import UserError
 
 # Engine resolutions with a 4:3 aspect ratio, smallest first: (height, width).
@@ -241,6 +242,9 @@ class ViZDoomEnv(gym.Env):
             screen = _engine_screen(max(rh, height), max(rw, width))
 
         game = vzd.DoomGame()
+        launcher = engine_path(os.path.join(os.path.dirname(vzd.__file__), "vizdoom"))
+        if launcher is not None:  # the engine then dies with this process, even by SIGKILL
+            game.set_vizdoom_path(launcher)
         game.load_config(os.path.join(scenarios_dir(), scenario + ".cfg"))
         game.set_doom_scenario_path(os.path.join(scenarios_dir(), scenario + ".wad"))
         # The engine writes its settings file into the working directory unless told otherwise.
