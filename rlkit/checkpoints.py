@@ -222,21 +222,34 @@ def cleanup_temp_files(path: str | os.PathLike[str]) -> list[Path]:
     """Delete temporary files that a killed :func:`save_checkpoint` left next to ``path``.
 
     Only files named like this module's own temporaries for ``path`` (and its ``.json``
-    sidecar) are removed. Call it only when no other process is saving to the same path.
+    sidecar) whose writer (the pid in the name) is no longer running are removed, so a save
+    in progress elsewhere keeps its file. The trainer calls it when a run starts.
 
     :param path: the checkpoint path (the checkpoint itself is never touched)
     :return: the files removed
     """
     path = Path(path)
-    pattern = re.compile(rf"\.{re.escape(path.name)}(?:\.json)?\.\d+\.[0-9a-f]{{8}}\.tmp")
+    pattern = re.compile(rf"\.{re.escape(path.name)}(?:\.json)?\.(\d+)\.[0-9a-f]{{8}}\.tmp")
     removed = []
     if path.parent.is_dir():
         for candidate in sorted(path.parent.iterdir()):
-            if pattern.fullmatch(candidate.name) and candidate.is_file():
+            found = pattern.fullmatch(candidate.name)
+            if found and candidate.is_file() and not _alive(int(found.group(1))):
                 with contextlib.suppress(FileNotFoundError):
                     candidate.unlink()
                     removed.append(candidate)
     return removed
+
+
+def _alive(pid: int) -> bool:
+    """Whether a process ``pid`` exists on this machine (ours counts: it may be saving)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True  # someone else's, or a number no pid can be: leave the file alone
+    return True
 
 
 # --------------------------------------------------------------------------------------------

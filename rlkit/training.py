@@ -28,7 +28,14 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
+from rlkit.errors import UserError, os_error_message
 from rlkit.records import TIME_PREFIX, EpisodeRow, EvalRow, History, Progress, TrainResult
+
+
+class RunFolderError(UserError, OSError):
+    """A checkpoint could not be written to the run folder (full disk, lost permissions…);
+    training stopped there and the folder's previous checkpoint is untouched."""
+
 
 # config.algo -> the module and class of its Agent (imported when used).
 ALGORITHMS: dict[str, tuple[str, str]] = {
@@ -272,7 +279,10 @@ class Trainer:
 
         c = self.config
         if self.run_dir is not None:  # a bad path fails now, not after training
+            from rlkit.checkpoints import cleanup_temp_files
+
             self.run_dir.mkdir(parents=True, exist_ok=True)
+            cleanup_temp_files(self.run_dir / "checkpoint.pt")  # left by a killed run
         self.device, self.device_report = select_device(self.requested_device)
         threads_before = torch.get_num_threads()
         flags_before: dict[str, Any] = {}  # torch flags the device plan changed
@@ -453,7 +463,21 @@ class Trainer:
 
     # -- checkpoints ----------------------------------------------------------------------------
     def _checkpoint(self) -> Path:
-        path = self.save()
+        try:
+            path = self.save()
+        except OSError as e:
+            last = getattr(self, "_saved_at", None)
+            kept = (
+                "no checkpoint had been written there yet"
+                if last is None
+                else f"the checkpoint of env step {last} there is intact"
+            )
+            raise RunFolderError(
+                f"training stopped at env step {self.env_steps}: "
+                f"{os_error_message(e, 'write a checkpoint to run folder', self.run_dir)}; "
+                f"{kept}"
+            ) from e
+        self._saved_at = self.env_steps
         for cb in self.callbacks:
             cb.on_checkpoint(path)
         return path

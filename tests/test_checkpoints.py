@@ -556,6 +556,13 @@ def test_sigkill_mid_save_keeps_previous_checkpoint(saved):
     assert sorted(p.name for p in path.parent.iterdir()) == ["ckpt.pt", "ckpt.pt.json"]
 
 
+def test_cleanup_keeps_the_temporary_of_a_save_still_running(saved):
+    path, _ = saved
+    mine = path.parent / f".ckpt.pt.{os.getpid()}.0123abcd.tmp"  # this process: maybe saving
+    mine.write_bytes(b"")
+    assert cleanup_temp_files(path) == [] and mine.exists()
+
+
 def test_overwrite_replaces_file(saved):
     path, net = saved
     save_checkpoint(path, model=net, metadata=_metadata(env_steps=2000))

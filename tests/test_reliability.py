@@ -1,0 +1,195 @@
+"""Guarantees a user can lean on, tested through the commands a user types (RELIABILITY.md):
+an interrupted run loses at most one checkpoint interval and resumes to the same end; a run
+folder that stops accepting writes ends the run with one sentence and keeps the last checkpoint;
+opening and closing envs leaks neither processes nor memory."""
+
+from __future__ import annotations
+
+import errno
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from rlkit import cli
+from rlkit.checkpoints import load_checkpoint
+
+
+def _train_argv(out: Path, total: int, *extra: str) -> list[str]:
+    return [
+        "train",
+        "--preset",
+        "cartpole",
+        "--device",
+        "cpu",
+        "--out",
+        str(out),
+        "--dashboard",
+        "off",
+        "--set",
+        f"total_steps={total}",
+        "--set",
+        "eval_interval=0",
+        *extra,
+    ]
+
+
+# ------------------------------------------------------------------------------------------
+# a run folder that stops accepting writes
+
+
+@pytest.mark.parametrize("code", [errno.ENOSPC, errno.EROFS, errno.EACCES])
+def test_a_folder_that_stops_taking_writes_ends_the_run_in_one_sentence(
+    tmp_path, monkeypatch, capsys, code
+):
+    import rlkit.atomic
+    from rlkit.training import Trainer
+
+    real_fsync, real_save, armed = os.fsync, Trainer.save, []
+
+    def save_then_arm(self):
+        out = real_save(self)
+        armed.append(True)  # the first checkpoint went through; the disk "fills" now
+        return out
+
+    def failing_fsync(fd):
+        # The next write fails half way, after its data went out, as a full disk does.
+        if armed:
+            raise OSError(code, os.strerror(code))
+        return real_fsync(fd)
+
+    monkeypatch.setattr(Trainer, "save", save_then_arm)
+    monkeypatch.setattr(rlkit.atomic.os, "fsync", failing_fsync)
+    argv = _train_argv(tmp_path, 600, "--set", "checkpoint_interval=200")
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("rlkit: error: training stopped at env step 400")
+    assert os.strerror(code) in err[0]
+    assert "the checkpoint of env step 200 there is intact" in err[0]
+    monkeypatch.setattr(rlkit.atomic.os, "fsync", real_fsync)
+    assert load_checkpoint(tmp_path / "checkpoint.pt").progress["env_steps"] == 200
+    assert not [p for p in os.listdir(tmp_path) if p.endswith(".tmp")]  # no half-written file
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes to read-only folders anyway")
+def test_a_folder_made_read_only_mid_run_keeps_its_checkpoint(tmp_path, capsys):
+    from rlkit.training import Callback
+
+    class LockFolder(Callback):
+        def on_checkpoint(self, path):
+            os.chmod(tmp_path, 0o555)
+
+    from rlkit.presets import preset
+    from rlkit.training import RunFolderError, train
+
+    cfg = preset("cartpole", total_steps=3000, eval_interval=0, checkpoint_interval=1000)
+    try:
+        with pytest.raises(RunFolderError, match="the checkpoint of env step 1000 there is"):
+            train(cfg, device="cpu", run_dir=tmp_path, callbacks=[LockFolder()])
+    finally:
+        os.chmod(tmp_path, 0o755)
+    assert load_checkpoint(tmp_path / "checkpoint.pt").progress["env_steps"] == 1000
+
+
+# ------------------------------------------------------------------------------------------
+# SIGKILL at random moments (slow)
+
+
+def _start(out: Path, total: int, resume: bool) -> subprocess.Popen:
+    argv = _train_argv(out, total, "--set", "checkpoint_seconds=0.5")
+    return subprocess.Popen(
+        [sys.executable, "-m", "rlkit", *argv, *(["--resume"] if resume else [])],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def _step(path: Path) -> int:
+    try:
+        return load_checkpoint(path).progress["env_steps"]
+    except (FileNotFoundError, ValueError):
+        return -1
+
+
+@pytest.mark.slow
+def test_sigkill_at_random_moments_loses_little_and_resumes_to_the_same_end(tmp_path):
+    """Three times: start (or resume) ``rlkit train``, wait until it has checkpointed past the
+    last kill, then SIGKILL it at a random moment of its 0.5 s checkpoint cycle (sometimes
+    inside a write). Each time the checkpoint loads and is at most one interval old; the last
+    run ends at the same step count as an uninterrupted one."""
+    total, ckpt = 6_000, tmp_path / "checkpoint.pt"
+    rng = random.Random(20261201)
+    steps = [0]
+    for kill in range(3):
+        proc = _start(tmp_path, total, resume=kill > 0)
+        try:
+            deadline = time.time() + 120
+            while _step(ckpt) <= steps[-1] and proc.poll() is None and time.time() < deadline:
+                time.sleep(0.05)
+            time.sleep(rng.uniform(0.0, 1.0))
+            proc.send_signal(signal.SIGKILL)
+            assert proc.wait(timeout=30) == -signal.SIGKILL, f"run {kill} ended by itself"
+        finally:
+            proc.kill()
+            proc.wait()
+        # Whatever the moment, the folder holds a checkpoint that loads, newer than the last.
+        step = load_checkpoint(ckpt).progress["env_steps"]
+        assert steps[-1] < step < total, (kill, steps, step)
+        steps.append(step)
+    proc = _start(tmp_path, total, resume=True)
+    assert proc.wait(timeout=600) == 0
+    final = load_checkpoint(ckpt)
+    assert final.progress["env_steps"] == total
+    assert final.extra_state["history"]["env_steps"] == total
+    print("checkpoints at the kills:", steps[1:])
+
+
+# ------------------------------------------------------------------------------------------
+# envs open and close without leaks (slow)
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmRSS")
+
+
+def _child_pids() -> set[int]:
+    pids = set()
+    for task in os.listdir("/proc/self/task"):
+        with open(f"/proc/self/task/{task}/children") as f:
+            pids |= {int(p) for p in f.read().split()}
+    return pids
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads /proc")
+def test_opening_and_closing_200_envs_leaks_neither_processes_nor_memory():
+    from conftest import live_engines
+
+    from rlkit.envs import make_env
+
+    before = _child_pids()
+    rss = []
+    t0 = time.perf_counter()
+    for i in range(200):
+        env = make_env("vizdoom:basic", resolution=(30, 45))
+        env.reset(seed=i)
+        env.step(0)
+        env.close()
+        if i in (19, 199):
+            rss.append(_rss_mb())
+    print("RSS after 20 and 200 envs (MB):", rss)
+    assert rss[1] - rss[0] < 20, rss
+    deadline = time.time() + 10
+    while (_child_pids() - before) and time.time() < deadline:
+        time.sleep(0.1)
+    assert not (_child_pids() - before) & live_engines()
+    assert time.perf_counter() - t0 < 300
