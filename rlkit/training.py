@@ -45,7 +45,8 @@ ALGORITHMS: dict[str, tuple[str, str]] = {
 
 
 class Callback:
-    """Hooks the trainer calls. Return ``True`` from :meth:`on_eval` to stop training."""
+    """Hooks the trainer calls. Return ``True`` from :meth:`on_log` or :meth:`on_eval` to stop
+    training."""
 
     def bind(self, agent: Agent) -> None:
         """Called once before training, in the training process, with the live agent
@@ -55,8 +56,8 @@ class Callback:
     def on_start(self, progress: Progress) -> None:
         """Training is about to start (after resume, if any)."""
 
-    def on_log(self, progress: Progress) -> None:
-        """Every ``log_interval`` env steps."""
+    def on_log(self, progress: Progress) -> bool | None:
+        """Every ``log_interval`` env steps; return True to stop."""
 
     def on_eval(self, progress: Progress) -> bool | None:
         """After each greedy evaluation (``progress.evaluation``); return True to stop."""
@@ -353,7 +354,8 @@ class Trainer:
             if step >= next_log:
                 next_log = next_multiple(step, c.log_interval)
                 self._log(agent.log_metrics())
-                self._emit("log")
+                if self._emit("log"):
+                    self.stopped = True
             if step >= next_eval:
                 next_eval = next_multiple(step, c.eval_interval)
                 progress = self._progress("eval", self._evaluate())  # one record for all
@@ -428,10 +430,10 @@ class Trainer:
             frame=frame,
         )
 
-    def _emit(self, event: str) -> None:
+    def _emit(self, event: str) -> bool:
+        """Call every callback's ``on_<event>``; whether any returned True (stop)."""
         progress = self._progress(event)
-        for cb in self.callbacks:
-            getattr(cb, f"on_{event}")(progress)
+        return any([bool(getattr(cb, f"on_{event}")(progress)) for cb in self.callbacks])
 
     def _paused(self, fn: Callable[[], Any]) -> tuple[Any, float]:
         """Run ``fn`` with the training clock stopped; returns its result and its seconds."""

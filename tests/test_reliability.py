@@ -193,3 +193,34 @@ def test_opening_and_closing_200_envs_leaks_neither_processes_nor_memory():
         time.sleep(0.1)
     assert not (_child_pids() - before) & live_engines()
     assert time.perf_counter() - t0 < 300
+
+
+# ------------------------------------------------------------------------------------------
+# the soak benchmark's code path (the 10-minute soak itself is a benchmark, not a test)
+
+
+def test_a_short_soak_records_memory_and_throughput_after_the_buffer_fills():
+    import json
+
+    from rlkit.bench.soak import bench_soak, format_soak_table
+
+    r = bench_soak(
+        "cartpole",
+        minutes=0.08,
+        sample_s=0.4,
+        overrides={"buffer_size": 600, "learning_starts": 100, "log_interval": 50},
+    )
+    json.dumps(r)
+    s = r["summary"]
+    assert r["benchmark"] == "soak" and len(r["samples"]) >= 5
+    assert s["buffer_full_at_s"] is not None and s["rss_drift_mb_per_min"] is not None
+    assert all(x["tree_rss_mb"] >= x["rss_mb"] > 0 for x in r["samples"])
+    assert r["samples"][-1]["t"] >= 0.08 * 60 and s["steps_per_s_median"] > 0
+    assert "replay buffer full after" in format_soak_table(r)
+
+
+def test_bench_soak_refuses_a_budget_that_is_not_positive(capsys):
+    assert cli.main(["bench", "soak", "--set", "lr=0"]) == 2
+    assert "config field 'lr'" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        cli.main(["bench", "soak", "--minutes", "0"])

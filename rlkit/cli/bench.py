@@ -1,5 +1,5 @@
 """``rlkit bench env``, ``dqn``, ``ppo``, ``learner``, ``infer``, ``remote``, ``grid``,
-``straggler`` and ``scaling``."""
+``straggler``, ``scaling`` and ``soak``."""
 
 from __future__ import annotations
 
@@ -385,5 +385,30 @@ def _bench_scaling(p: argparse.ArgumentParser) -> Handler:
                 log=None if args.quiet else log_to_stderr,
             )
         return emit(result, args, format_scaling_table)
+
+    return run
+
+
+@command("bench soak", help="train for minutes; memory and steps/s over time stay flat")
+def _bench_soak(p: argparse.ArgumentParser) -> Handler:
+    p.add_argument("--preset", default="vizdoom_simpler_basic")
+    p.add_argument("--minutes", type=positive_float, default=10.0, help="wall-clock budget")
+    p.add_argument("--sample", type=positive_float, default=10.0, help="seconds between samples")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config field")
+    add_output_arguments(p)
+
+    def run(args: argparse.Namespace) -> int:
+        from rlkit.bench.harness import log_to_stderr
+        from rlkit.bench.soak import bench_soak, format_soak_table
+
+        with stdout_to_stderr():
+            result = bench_soak(
+                args.preset,
+                args.minutes,
+                args.sample,
+                overrides=parse_overrides(args.set),
+                log=None if args.quiet else log_to_stderr,
+            )
+        return emit(result, args, format_soak_table)
 
     return run
