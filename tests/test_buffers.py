@@ -105,6 +105,38 @@ def test_round_trip_across_wrap_around(buffer_cls, n_envs):
     assert buffer._is_valid(np.array(sorted(buffer._final_obs), dtype=np.int64)).all()
 
 
+@pytest.mark.parametrize("buffer_cls", ALL_REPLAY)
+def test_cut_episodes_keeps_the_next_frame_a_restart_overwrites(buffer_cls):
+    """A resumed run restarts its envs: the reset frame it adds next must not become the next
+    observation of the last transition stored before the checkpoint."""
+    n_envs = 2
+    buffer = buffer_cls(8 * n_envs, OBS_SHAPE, n_envs=n_envs, seed=0)
+
+    def frame(v):
+        return np.full((n_envs, *OBS_SHAPE), v, dtype=np.uint8)
+
+    no = np.zeros(n_envs, dtype=bool)
+    acts, rews = np.zeros(n_envs, dtype=np.int64), np.zeros(n_envs, dtype=np.float32)
+    buffer.add(frame(1), acts, rews, frame(2), no, no)
+    buffer.add(frame(2), acts, rews, frame(3), no, no)  # mid-episode: next frame 3
+    buffer.cut_episodes()
+    buffer.cut_episodes()  # idempotent
+    buffer.add(frame(100), acts, rews, frame(101), no, no)  # the restart's reset frame
+    seen = {}
+    for _ in range(30):
+        b = buffer.sample(len(buffer))
+        for o, n, t in zip(b.observations, b.next_observations, b.terminated, strict=True):
+            seen[int(o.flatten()[0])] = (int(n.flatten()[0]), float(t))
+    # 2 -> 3 survives the restart and still bootstraps (a cut is not a death).
+    assert seen == {1: (2, 0.0), 2: (3, 0.0), 100: (101, 0.0)}
+
+
+def test_cut_episodes_on_an_empty_buffer_does_nothing():
+    buffer = ReplayBuffer(8, OBS_SHAPE)
+    buffer.cut_episodes()
+    assert len(buffer) == 0 and not buffer._final_obs
+
+
 @pytest.mark.parametrize("buffer_cls", [ReplayBuffer, DeviceReplayBuffer])
 def test_batch_types_and_shapes(buffer_cls):
     buffer = buffer_cls(10, OBS_SHAPE, n_envs=2)

@@ -282,6 +282,8 @@ class DQNAgent:
 
     def start(self, obs: np.ndarray) -> None:
         self.obs = obs
+        if len(self.buffer):  # resumed with its buffer: the envs start fresh episodes now
+            self.buffer.cut_episodes()
 
     def iterate(self, run) -> None:
         if run.workers:

@@ -86,6 +86,11 @@ class DeviceReplayBuffer(ReplayBuffer):
             self._free_rows = list(range(len(grown) - 1, old - 1, -1))
         return self._free_rows.pop()
 
+    def _keep_next(self, slot: int, env: int) -> None:
+        row = self._pool_row()
+        self._final_obs[slot * self.n_envs + env] = row
+        self._pool[row].copy_(self.obs[(slot + 1) % self._n_slots, env])
+
     def _drop_final(self, flat: int) -> None:
         row = self._final_obs.pop(flat, None)
         if row is not None:

@@ -159,6 +159,22 @@ class ReplayBuffer:
             self._final_obs[cur * self.n_envs + int(env)] = next_obs[env].copy()
         self.obs[nxt] = next_obs
 
+    def cut_episodes(self) -> None:
+        """The envs restart here (a resumed run starts fresh episodes): each env's newest
+        transition keeps its true next observation aside, as at a time limit, so that the
+        reset frame the next :meth:`add` writes into that slot does not become it."""
+        if not self._stored:
+            return
+        last = (self.pos - 1) % self._n_slots
+        for env in np.flatnonzero(~self.episode_end[last]):
+            self._keep_next(last, int(env))
+            self.episode_end[last, env] = True
+
+    def _keep_next(self, slot: int, env: int) -> None:
+        """Copy the frame that follows ``slot`` for ``env`` into the side store."""
+        nxt = (slot + 1) % self._n_slots
+        self._final_obs[slot * self.n_envs + env] = np.array(self.obs[nxt, env])
+
     def _forget_finals(self, slot: int) -> None:
         if self.episode_end[slot].any():
             for env in np.flatnonzero(self.episode_end[slot]):
@@ -297,9 +313,12 @@ class ReplayBuffer:
     def _load_storage(self, used: int, state: dict[str, Any]) -> None:
         for name in ("obs", "actions", "rewards", "terminated"):
             getattr(self, name)[:used] = state[name]
+        frames = state["final_obs"]
+        if hasattr(frames, "numpy"):  # a checkpoint gives tensors back; rows as numpy arrays
+            frames = frames.numpy()
         self._final_obs = {
             int(k): np.array(o, dtype=self.obs_dtype)
-            for k, o in zip(state["final_keys"], state["final_obs"], strict=True)
+            for k, o in zip(state["final_keys"], frames, strict=True)
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
