@@ -403,6 +403,17 @@ def _pickled_code(path: Path) -> str | None:
     return None
 
 
+def _looks_like_onnx(path: Path) -> bool:
+    """An ONNX ModelProto starts with its ``ir_version`` field (tag 0x08, a small varint),
+    then usually the producer's name (tag 0x12)."""
+    try:
+        with path.open("rb") as f:
+            head = f.read(3)
+    except OSError:
+        return False
+    return len(head) == 3 and head[0] == 0x08 and head[1] < 0x40 and head[2] == 0x12
+
+
 def _zip_damage(path: Path) -> str | None:
     """Describe CRC or structure damage in a zip-format torch file, ``None`` if it looks intact.
 
@@ -469,6 +480,12 @@ def load_checkpoint(
                 "its tensors would go to a CUDA device (they were saved there, or map_location "
                 "asks for one) but torch.cuda.is_available() is False; load it with "
                 "map_location='cpu'"
+            )
+        elif _looks_like_onnx(path):
+            problem = (
+                "it is an ONNX model, not a checkpoint (ONNX files play with `python -m rlkit "
+                "play --checkpoint FILE` or rlkit.player; training, resuming and exporting need "
+                "the checkpoint.pt it was exported from)"
             )
         else:
             size = path.stat().st_size

@@ -62,6 +62,12 @@ class OnnxPolicy:
                 "playing an ONNX file needs onnxruntime: pip install onnxruntime"
             ) from None
         self.path = Path(path)
+        if self.path.is_file() and file_kind(self.path) == "checkpoint":
+            raise PlayerError(
+                f"{self.path} is a PyTorch checkpoint, not an ONNX model; export it first "
+                f"(python -m rlkit export --checkpoint {self.path} --out agent.onnx), or play "
+                "it as it is with python -m rlkit play --checkpoint"
+            )
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1

@@ -301,6 +301,18 @@ def test_garbage_and_foreign_files(tmp_path, net):
         load_checkpoint(tmp_path)
 
 
+def test_an_onnx_file_is_not_a_checkpoint_and_the_reverse(exported_onnx, shipped_checkpoint):
+    pytest.importorskip("onnxruntime")
+    from rlkit.player import OnnxPolicy, PlayerError
+
+    onnx_path, _ = exported_onnx
+    with pytest.raises(CheckpointError, match="it is an ONNX model, not a checkpoint") as info:
+        load_checkpoint(onnx_path)
+    assert "corrupt" not in str(info.value)
+    with pytest.raises(PlayerError, match="is a PyTorch checkpoint, not an ONNX model"):
+        OnnxPolicy(shipped_checkpoint)
+
+
 def test_flipped_bits_in_tensor_data_are_detected(saved, tmp_path):
     path, _ = saved
     data = bytearray(path.read_bytes())

@@ -121,6 +121,7 @@ def bench_scaling(
     allreduce_mb: Sequence[float] = (0.1, 1.0, 10.0),
     overrides: dict[str, Any] | None = None,
     log: Callable[[str], None] | None = None,
+    fresh_cluster: bool = True,
 ) -> dict[str, Any]:
     """Measure the local vector env and Ray rollout workers at each count in ``workers``, the
     Ray start-up, backup workers against a slow worker, and the cost of moving data.
@@ -134,11 +135,13 @@ def bench_scaling(
     :param slow_factor: the slow worker sleeps this many normal rounds per fragment.
     :param transfer_seconds: timed seconds per serialisation per round.
     :param allreduce_mb: all-reduce message sizes (empty skips it).
+    :param fresh_cluster: stop any Ray connection first and start an embedded cluster, so that
+        ``ray_startup_s`` is what a first run pays, and stop it at the end; ``False`` uses the
+        cluster this process is connected to (or starts one) and leaves it up (a notebook that
+        goes on using Ray).
     :return: a JSON-able record (see the README's "Rollout workers" section for its fields).
     """
-    from rlkit.distributed.rollout import weights_of
     from rlkit.presets import preset
-    from rlkit.remote.cluster import connect, disconnect
 
     check_duration(seconds, repeats)
     counts = sorted({int(n) for n in workers})
@@ -154,10 +157,45 @@ def bench_scaling(
         raise ValueError(f"bench scaling runs a PPO policy; {preset_name!r} is {cfg.algo!r}")
     import torch
 
-    from rlkit.agents.ppo_learner import build_actor_critic
-    from rlkit.envs import env_spec, make_env
 
-    torch.set_num_threads(1)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # the policy acts on one core, as in the workers
+    try:
+        return _bench(
+            cfg,
+            preset_name,
+            counts,
+            seconds,
+            repeats,
+            fragment_steps,
+            slow_factor,
+            transfer_seconds,
+            allreduce_mb,
+            fresh_cluster,
+            log,
+        )
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _bench(
+    cfg,
+    preset_name,
+    counts,
+    seconds,
+    repeats,
+    fragment_steps,
+    slow_factor,
+    transfer_seconds,
+    allreduce_mb,
+    fresh_cluster,
+    log,
+) -> dict[str, Any]:
+    from rlkit.agents.ppo_learner import build_actor_critic
+    from rlkit.distributed.rollout import weights_of
+    from rlkit.envs import env_spec, make_env
+    from rlkit.remote.cluster import connect, disconnect
+
     probe = make_env(cfg.env_id, **cfg.env_kwargs)
     spec = env_spec(probe, cfg.env_id, cfg.env_kwargs)
     probe.close()
@@ -167,7 +205,8 @@ def bench_scaling(
     weights_mb = sum(v.nbytes for v in weights.values()) / 1e6
     say = log or (lambda _: None)
 
-    disconnect()  # a fresh cluster, so its start-up is what a user's first run pays
+    if fresh_cluster:
+        disconnect()  # a fresh cluster, so its start-up is what a user's first run pays
     t0 = time.perf_counter()
     conn = connect(None, num_cpus=max(3, max(counts) + 1), object_store_mb=200)
     connect_s = time.perf_counter() - t0
@@ -228,7 +267,8 @@ def bench_scaling(
         record["transfer"] = _transfer(cfg, fragment_steps, transfer_seconds, repeats, say)
         record["ray_connection"] = conn.kind
     finally:
-        disconnect()
+        if fresh_cluster:
+            disconnect()
     if allreduce_mb:
         from rlkit.distributed.timing import allreduce_seconds_per_mb
 

@@ -82,6 +82,8 @@ ASSUMPTIONS = (
     "gradient the size of the weights, a ring moving 2(M-1)/M of it per machine; "
     "allreduce_s_per_mb is the collective's time per MB between two machines.",
     "Start-up, evaluation, checkpoints and failures are left out.",
+    "A run takes at least one whole round: past the machine count where one round holds the "
+    "steps to score, more machines only make the round slower.",
 )
 
 
@@ -254,7 +256,7 @@ def project(
     def total(count: int) -> tuple[float, float, dict[str, float]]:
         parts = _round(measured, count, learner)
         steps = count * measured.workers_per_machine * measured.fragment_steps
-        rounds = measured.steps_to_score / steps
+        rounds = max(1.0, measured.steps_to_score / steps)  # a round cannot be split
         return rounds, rounds * _seconds(parts), parts
 
     _, one, _ = total(1)
