@@ -218,6 +218,13 @@ def test_a_short_soak_records_memory_and_throughput_after_the_buffer_fills():
     assert all(x["tree_rss_mb"] >= x["rss_mb"] > 0 for x in r["samples"])
     assert r["samples"][-1]["t"] >= 0.08 * 60 and s["steps_per_s_median"] > 0
     assert "replay buffer full after" in format_soak_table(r)
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from rlkit.ui.soak_chart import plot_soak
+
+    fig = plot_soak(r)
+    assert len(fig.axes) == 2 and "memory drift" in fig._suptitle.get_text()
 
 
 def test_bench_soak_refuses_a_budget_that_is_not_positive(capsys):

@@ -394,6 +394,7 @@ def _bench_soak(p: argparse.ArgumentParser) -> Handler:
     p.add_argument("--preset", default="vizdoom_simpler_basic")
     p.add_argument("--minutes", type=positive_float, default=10.0, help="wall-clock budget")
     p.add_argument("--sample", type=positive_float, default=10.0, help="seconds between samples")
+    p.add_argument("--plot", metavar="FILE", help="also draw memory and steps/s to this PNG")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config field")
     add_output_arguments(p)
 
@@ -409,6 +410,19 @@ def _bench_soak(p: argparse.ArgumentParser) -> Handler:
                 overrides=parse_overrides(args.set),
                 log=None if args.quiet else log_to_stderr,
             )
+        if args.plot:
+            _save_figure(result, args.plot)
         return emit(result, args, format_soak_table)
 
     return run
+
+
+def _save_figure(record: dict, path: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    from rlkit.atomic import atomic_write
+    from rlkit.ui.soak_chart import plot_soak
+
+    fig = plot_soak(record)
+    atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=100))
