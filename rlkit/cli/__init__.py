@@ -23,6 +23,7 @@ COMMAND_MODULES = (
     "rlkit.cli.play",
     "rlkit.cli.export",
     "rlkit.cli.bench",
+    "rlkit.cli.bench_runs",
     "rlkit.cli.notebooks",
 )
 
