@@ -21,6 +21,7 @@ embedded local cluster, which stays up after training so the next run starts in 
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -130,8 +131,6 @@ class RolloutWorker:
 
     def ready(self) -> dict[str, Any]:
         """The worker's env spec and node, once it is up."""
-        import os
-
         return {"spec": self.spec.to_dict(), "node_id": _node_id(), "pid": os.getpid()}
 
     def reset(self, seed: int) -> None:
@@ -259,12 +258,18 @@ class RolloutWorkers:
         self.total = self.n + int(c.backup_workers)
         self.k = c.num_envs // self.n
         t0 = time.perf_counter()
-        self.connection = connect(address, num_cpus=max(2, self.total))
+        # An embedded cluster's CPUs are scheduling tokens: enough for a later run's backup
+        # workers too, since a notebook keeps the cluster between runs.
+        logical = max(8, os.cpu_count() or 1, self.total)
+        self.connection = connect(address, num_cpus=logical)
         cpus = resources().get("CPU", 0.0)
         if cpus < self.total:
+            hint = "ask for fewer workers or add nodes"
+            if self.connection.kind == "embedded":
+                hint = "call rlkit.remote.disconnect() to start a larger embedded one"
             raise RemoteError(
                 f"the Ray cluster has {cpus:g} CPUs and {self.total} rollout workers need one "
-                "each; ask for fewer workers or add nodes"
+                f"each; {hint}"
             )
         actor = ray.remote(num_cpus=1, max_restarts=0)(RolloutWorker)
         self.actors = [
