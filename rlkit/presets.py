@@ -171,11 +171,12 @@ PRESETS["vizdoom_defend_the_center_ppo"] = dataclasses.replace(
 )
 
 
-def preset(name: str, **overrides: Any) -> RunConfig:
+def preset(name: str, /, **overrides: Any) -> RunConfig:
     """A named baseline config, with keyword overrides.
 
     :param name: one of :data:`PRESETS` (``cartpole``, ``vizdoom_basic``…).
-    :param overrides: field values to change, e.g. ``lr=1e-3``.
+    :param overrides: field values to change, e.g. ``lr=1e-3``; positional-only ``name``
+        leaves every name to them (``--set name=1`` is an unknown field, not a TypeError).
     """
     if name not in PRESETS:
         raise ConfigError(f"unknown preset {name!r}; valid: {', '.join(sorted(PRESETS))}")
