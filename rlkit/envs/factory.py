@@ -128,6 +128,14 @@ def _gym_make(env_id: str, **kwargs) -> gym.Env:
             f"unknown environment id {env_id!r} ({e}); valid: a registered gymnasium id such as "
             f"{', '.join(EXAMPLE_GYM_IDS)}, or one of {doom}"
         ) from None
+    except TypeError as e:
+        if "unexpected keyword argument" not in str(e):
+            raise
+        # gymnasium passes env_kwargs on to the env's constructor, which names the stranger.
+        raise ValueError(
+            f"{env_id} does not take the env_kwargs it was given ({e}); valid: the arguments "
+            f"of its constructor and of gymnasium.make"
+        ) from None
 
 
 def env_spec(env: gym.Env, env_id: str, env_kwargs: dict[str, Any] | None = None) -> EnvSpec:
