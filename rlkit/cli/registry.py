@@ -203,20 +203,26 @@ def path_text(text: str) -> str:
 
 
 def output_file(text: str) -> str:
-    """``argparse`` type: a file to write at the end (``--out``, ``--gif``), checked now: its
-    folder is created and must take files, and it must not be a folder itself, so that a bad
-    path fails before minutes of work instead of after them."""
+    """``argparse`` type: a file to write at the end (``--out``, ``--gif``), checked now, so
+    that a bad path fails before minutes of work instead of after them: not a folder, and in a
+    folder that exists and takes files or that can be created (it is, when the file is written;
+    nothing is created here, as a later argument may still be wrong)."""
     path = Path(path_text(text))
     try:
-        folder = path.is_dir()
-    except OSError as e:  # a name too long, say: not one is_dir() answers False for
-        raise argparse.ArgumentTypeError(os_error_message(e, "use", shown(text))) from None
-    if folder:
+        folder, is_folder = path.parent, path.is_dir()
+        there = next(p for p in (folder, *folder.parents) if p.exists())  # "." always is
+        in_a_file = not there.is_dir()
+    except OSError as e:  # a name too long, say
+        raise argparse.ArgumentTypeError(f"cannot use {shown(text)}: {e.strerror}") from None
+    if is_folder:
         raise argparse.ArgumentTypeError(f"{shown(text)} is a folder; name a file in it")
+    if in_a_file:
+        raise argparse.ArgumentTypeError(f"cannot write {shown(text)}: {there} is not a folder")
     try:
-        make_folder(path.parent, "output folder")
-    except UserError as e:
-        raise argparse.ArgumentTypeError(str(e)) from None
+        with tempfile.TemporaryFile(dir=there):  # the one sure test (see make_folder)
+            pass
+    except OSError as e:  # a read-only disk, no permission
+        raise argparse.ArgumentTypeError(f"cannot write files in {there}: {e.strerror}") from None
     return text
 
 
