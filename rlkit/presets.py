@@ -10,6 +10,7 @@ import dataclasses
 from typing import Any
 
 from rlkit.config import ConfigError, DQNConfig, PPOConfig, RunConfig, apply_overrides
+from rlkit.errors import shown
 
 __all__ = ["PRESETS", "preset"]
 
@@ -179,5 +180,5 @@ def preset(name: str, /, **overrides: Any) -> RunConfig:
         leaves every name to them (``--set name=1`` is an unknown field, not a TypeError).
     """
     if name not in PRESETS:
-        raise ConfigError(f"unknown preset {name!r}; valid: {', '.join(sorted(PRESETS))}")
+        raise ConfigError(f"unknown preset {shown(name)}; valid: {', '.join(sorted(PRESETS))}")
     return apply_overrides(PRESETS[name], overrides)

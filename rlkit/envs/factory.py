@@ -86,8 +86,10 @@ def make_env(env_id: str, seed: int | None = None, **kwargs) -> gym.Env:
     if not isinstance(env_id, str) or not env_id:
         raise ValueError(f"env_id must be a non-empty string, got {env_id!r}")
     if is_vizdoom(env_id):
+        from rlkit.env_options import check_doom_options
         from rlkit.envs.doom import ViZDoomEnv
 
+        check_doom_options(kwargs)  # an unknown name too is a ValueError, not Python's TypeError
         env: gym.Env = ViZDoomEnv(env_id[len(VIZDOOM_PREFIX) :], **kwargs)
     elif is_atari(env_id):
         _register_atari()
