@@ -12,14 +12,17 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from rlkit.errors import shown
 from rlkit.fields import (
     BOOL,
     DICT,
+    MAX_INT,
     NON_EMPTY_STR,
     ConfigError,
     apply_overrides,
     checked,
     int_at_least,
+    int_in,
     number_above,
     number_at_least,
     number_in,
@@ -41,6 +44,26 @@ LOSSES = ("huber", "mse")
 VECTOR_BACKENDS = ("sync", "threads", "shm", "async", "pool")
 NETS = ("fast", "small", "nature")
 BUFFER_DEVICES = ("auto", "cpu", "device")
+MAX_TORCH_THREADS = 1024
+"""The most torch threads a run may ask for: torch starts that many OpenMP threads at its first
+parallel operation (more than any machine rlkit runs on has cores), and refuses 2**31 and beyond
+only then, with "Overflow when unpacking long"."""
+
+
+def _is_json_data(value: Any, depth: int = 0) -> bool:
+    """Whether ``value`` is plain data that JSON can hold (32 levels deep at most; ints that fit
+    in an int64: json.dumps refuses a 5000-digit one)."""
+    if value is None or isinstance(value, bool | float | str):
+        return True
+    if isinstance(value, int):
+        return -MAX_INT - 1 <= value <= MAX_INT
+    if depth >= 32:
+        return False
+    if isinstance(value, list | tuple):
+        return all(_is_json_data(v, depth + 1) for v in value)
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _is_json_data(v, depth + 1) for k, v in value.items())
+    return False
 
 
 @dataclass(frozen=True)
@@ -79,9 +102,10 @@ class RunConfig:
     backup_workers: int = checked(0, int_at_least(0))
     """With rollout workers: this many more workers sample every round and the learner takes
     the first ``rollout_workers`` fragments, dropping the stragglers' late ones."""
-    slow_worker_s: float = checked(0.0, number_at_least(0))
+    slow_worker_s: float = checked(0.0, number_in(0, 3600))
     """With rollout workers: seconds worker 0 sleeps per fragment, a deliberate straggler (to
-    see what backup workers buy); 0 for real training."""
+    see what backup workers buy); 0 for real training. At most an hour: a longer sleep is no
+    benchmark, and Python's sleeps overflow (inside the Ray worker) past about 2**33 s."""
     total_steps: int = checked(50_000, int_at_least(1))
     """Environment steps to train for, summed over all envs."""
     eval_interval: int = checked(2_000, int_at_least(0))
@@ -96,7 +120,7 @@ class RunConfig:
     """Training seconds between checkpoints written to the run folder (with a run folder only;
     besides ``checkpoint_interval``), so an interrupted run loses at most this much; 0 turns
     the timed checkpoints off."""
-    torch_threads: int | None = checked(1, optional(int_at_least(1)))
+    torch_threads: int | None = checked(1, optional(int_in(1, MAX_TORCH_THREADS)))
     """Torch intra-op threads while training (restored afterwards); ``None`` keeps torch's.
 
     One is the safe default for rlkit's small networks on a small CPU: a second thread helps
@@ -115,6 +139,7 @@ class RunConfig:
 
     def check_relations(self) -> None:
         """Checks that involve several fields; a subclass adds its own and calls this one."""
+        self._check_env_kwargs()
         self._check_workers()
         if self.vector_backend != "pool":
             return
@@ -129,6 +154,31 @@ class RunConfig:
                 f"config field 'pool_batch_size' = {self.pool_batch_size!r} is out of range; "
                 f"valid: an integer in [1, num_envs = {self.num_envs}], or None (num_envs // 2)"
             )
+
+    def _check_env_kwargs(self) -> None:
+        for key, value in self.env_kwargs.items():
+            if not isinstance(key, str) or not key.isidentifier():
+                raise ConfigError(
+                    f"config field 'env_kwargs' has the key {shown(key)}; valid: argument names "
+                    "of the env (such as frame_skip)"
+                )
+            if not _is_json_data(value):
+                # Checkpoints store the config as JSON: found at the first one, not now, it
+                # would end the run after minutes of training.
+                raise ConfigError(
+                    f"config field 'env_kwargs' has {key} = {shown(value)}, which is not JSON "
+                    "data; valid: numbers, strings, booleans, None, and lists, tuples and dicts "
+                    "(with str keys) of them"
+                )
+        if self.env_id.startswith("vizdoom:"):
+            # Named now, not by an env in a worker process once training has started. Other
+            # ids' arguments are gymnasium's to check (make_env names them).
+            from rlkit.env_options import check_doom_options
+
+            try:
+                check_doom_options(self.env_kwargs)
+            except ValueError as e:
+                raise ConfigError(f"config field 'env_kwargs' of {self.env_id}: {e}") from None
 
     def _check_workers(self) -> None:
         n = self.rollout_workers
@@ -152,8 +202,9 @@ class RunConfig:
                 "valid: any lock-step backend (the workers step their own envs)"
             )
 
-    def replace(self, **overrides: Any) -> Any:
-        """A copy with some fields changed (validated like the original)."""
+    def replace(self, /, **overrides: Any) -> Any:
+        """A copy with some fields changed (validated like the original); ``self`` is
+        positional-only, so that any name is an override (and an unknown one an error)."""
         return apply_overrides(self, overrides)
 
     def to_dict(self) -> dict[str, Any]:

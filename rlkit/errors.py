@@ -16,7 +16,7 @@ This module imports nothing, so any rlkit module can use it without import cycle
 
 from __future__ import annotations
 
-__all__ = ["UserError", "os_error_message"]
+__all__ = ["UserError", "os_error_message", "shown"]
 
 
 class UserError(Exception):
@@ -48,3 +48,16 @@ def os_error_message(exc: OSError, doing: str | None = None, path: object = None
             named = f"{named} (at {failed})"
     what = f"cannot {doing} {named}".rstrip() if doing else named
     return f"{what}: {exc.strerror}" if what else exc.strerror
+
+
+def shown(value: object, limit: int = 80) -> str:
+    """``repr(value)`` for an error message: on one line and at most ``limit`` characters.
+
+    A bad value is often junk (a pasted paragraph, a 5000-digit number whose repr Python
+    refuses, a list nested too deep to repr); the message must still be one short line.
+    """
+    try:
+        text = repr(value)
+    except (ValueError, RecursionError):
+        return f"<{type(value).__name__} too large to show>"
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -14,17 +14,19 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from rlkit.errors import UserError
+from rlkit.errors import UserError, shown
 
 __all__ = [
     "BOOL",
     "DICT",
+    "MAX_INT",
     "NON_EMPTY_STR",
     "Check",
     "ConfigError",
     "apply_overrides",
     "checked",
     "int_at_least",
+    "int_in",
     "number_above",
     "number_at_least",
     "number_in",
@@ -36,6 +38,11 @@ __all__ = [
 
 class ConfigError(UserError, ValueError):
     """A config field is unknown or out of range."""
+
+
+MAX_INT = 2**63 - 1
+"""The largest value of an integer field: counts, sizes and seeds end up in numpy's and torch's
+int64s (array shapes, ``torch.manual_seed``), which fail beyond it, deep inside and late."""
 
 
 # -- per-field checks: each returns True when the value is valid; "valid" says what is -------------
@@ -52,11 +59,22 @@ def _is_int(v: Any) -> bool:
 
 
 def _is_num(v: Any) -> bool:
-    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+    if not isinstance(v, int | float) or isinstance(v, bool):
+        return False
+    try:
+        return math.isfinite(v)
+    except OverflowError:  # an int beyond any float
+        return False
 
 
 def int_at_least(lo: int) -> Check:
-    return Check(lambda v: _is_int(v) and v >= lo, f"an integer ≥ {lo}")
+    return Check(
+        lambda v: _is_int(v) and lo <= v <= MAX_INT, f"an integer ≥ {lo} (at most 2**63 - 1)"
+    )
+
+
+def int_in(lo: int, hi: int) -> Check:
+    return Check(lambda v: _is_int(v) and lo <= v <= hi, f"an integer in [{lo}, {hi}]")
 
 
 def number_above(lo: float) -> Check:
@@ -76,7 +94,8 @@ def number_in(lo: float, hi: float, *, open_low: bool = False) -> Check:
 
 
 def one_of(choices: Sequence[str]) -> Check:
-    return Check(lambda v: v in choices, ", ".join(choices))
+    # A str first: `array in choices` would raise numpy's ambiguous-truth error instead.
+    return Check(lambda v: isinstance(v, str) and v in choices, ", ".join(choices))
 
 
 def optional(check: Check) -> Check:
@@ -103,7 +122,7 @@ def validate(config: Any) -> None:
         value = getattr(config, f.name)
         if check is not None and not check.ok(value):
             raise ConfigError(
-                f"config field {f.name!r} = {value!r} is out of range; valid: {check.valid}"
+                f"config field {f.name!r} = {shown(value)} is out of range; valid: {check.valid}"
             )
     config.check_relations()
 
@@ -114,29 +133,35 @@ def apply_overrides(config: Any, overrides: dict[str, Any]) -> Any:
     Values may be given as strings (from ``--set key=value``): they are parsed against the type
     of the field's current value.
     """
-    names = {f.name for f in dataclasses.fields(config)}
-    unknown = sorted(set(overrides) - names)
+    fields = {f.name: f for f in dataclasses.fields(config)}
+    # Named by their repr: a name from --set may hold anything, a newline or a space included.
+    unknown = sorted(shown(k) for k in overrides if k not in fields)
     if unknown:
         raise ConfigError(
             f"unknown config field(s) {', '.join(unknown)} for {type(config).__name__}; "
-            f"valid: {', '.join(sorted(names))}"
+            f"valid: {', '.join(sorted(fields))}"
         )
-    types = {f.name: str(f.type) for f in dataclasses.fields(config)}
-    parsed = {k: _coerce(k, v, types[k]) for k, v in overrides.items()}
+    parsed = {k: _coerce(fields[k], v) for k, v in overrides.items()}
     if hasattr(config, "env_kwargs"):  # never share the preset's dict with a copy
         parsed.setdefault("env_kwargs", dict(config.env_kwargs))
     return dataclasses.replace(config, **parsed)
 
 
-def _coerce(name: str, value: Any, annotation: str) -> Any:
-    """Parse ``value`` for a field annotated ``annotation`` (e.g. ``"int | None"``)."""
-    kinds = {part.strip().split("[")[0] for part in annotation.split("|")}
+def _coerce(f: dataclasses.Field, value: Any) -> Any:
+    """Parse ``value`` for the field ``f``, by its annotation (e.g. ``"int | None"``)."""
+    kinds = {part.strip().split("[")[0] for part in str(f.type).split("|")}
     if not isinstance(value, str) or "str" in kinds:
         # Papermill gives ints where a float is expected (lr=1): accept them as floats.
         if "float" in kinds and _is_int(value):
-            return float(value)
+            try:
+                return float(value)
+            except OverflowError:  # beyond any float: left to the check, which names it
+                return value
         return value
     text = value.strip()
+    bad = f"config field {f.name!r} = {shown(value)}"
+    check = f.metadata.get("check")
+    valid = f"; valid: {check.valid}" if check is not None else ""
     if text.lower() in ("none", "null") and "None" in kinds:
         return None
     if "bool" in kinds:
@@ -144,22 +169,34 @@ def _coerce(name: str, value: Any, annotation: str) -> Any:
             return True
         if text.lower() in ("false", "0", "no"):
             return False
-        raise ConfigError(f"config field {name!r} = {value!r} is not a boolean; valid: true, false")
+        raise ConfigError(f"{bad} is not a boolean; valid: true, false")
     if "dict" in kinds:
         import json
 
         try:
-            return json.loads(text)
-        except json.JSONDecodeError:
-            raise ConfigError(
-                f"config field {name!r} = {value!r} is not JSON; valid: a JSON object"
-            ) from None
+            return json.loads(text, parse_constant=_no_constant)
+        except (ValueError, RecursionError):  # JSONDecodeError is a ValueError; NaN; [[[[…
+            raise ConfigError(f"{bad} is not JSON; valid: a JSON object") from None
+    if "int" in kinds:
+        try:
+            return int(text)  # exactly: through a float, 2**63 + 1 would lose its last digits
+        except ValueError:  # 1e5, 1.0, or more digits than int() reads: read as a float
+            pass
     try:
         number = float(text)
     except ValueError:
-        raise ConfigError(f"config field {name!r} = {value!r} is not a number") from None
+        raise ConfigError(f"{bad} is not a number{valid}") from None
+    if math.isnan(number):
+        raise ConfigError(f"{bad} is not a number{valid}")
     if "int" in kinds:
+        if math.isinf(number):
+            raise ConfigError(f"{bad} is out of range{valid}")
         if not number.is_integer():
-            raise ConfigError(f"config field {name!r} = {value!r} is not a whole number")
+            raise ConfigError(f"{bad} is not a whole number{valid}")
         return int(number)  # accepts 1e5 for 100000
-    return number
+    return number  # ±inf: the field's check says it is out of range
+
+
+def _no_constant(name: str) -> Any:
+    """``json.loads`` reads NaN and Infinity, which JSON does not have; refuse them."""
+    raise ValueError(f"{name} is not JSON")

@@ -10,6 +10,7 @@ import dataclasses
 from typing import Any
 
 from rlkit.config import ConfigError, DQNConfig, PPOConfig, RunConfig, apply_overrides
+from rlkit.errors import shown
 
 __all__ = ["PRESETS", "preset"]
 
@@ -171,12 +172,13 @@ PRESETS["vizdoom_defend_the_center_ppo"] = dataclasses.replace(
 )
 
 
-def preset(name: str, **overrides: Any) -> RunConfig:
+def preset(name: str, /, **overrides: Any) -> RunConfig:
     """A named baseline config, with keyword overrides.
 
     :param name: one of :data:`PRESETS` (``cartpole``, ``vizdoom_basic``…).
-    :param overrides: field values to change, e.g. ``lr=1e-3``.
+    :param overrides: field values to change, e.g. ``lr=1e-3``; positional-only ``name``
+        leaves every name to them (``--set name=1`` is an unknown field, not a TypeError).
     """
     if name not in PRESETS:
-        raise ConfigError(f"unknown preset {name!r}; valid: {', '.join(sorted(PRESETS))}")
+        raise ConfigError(f"unknown preset {shown(name)}; valid: {', '.join(sorted(PRESETS))}")
     return apply_overrides(PRESETS[name], overrides)

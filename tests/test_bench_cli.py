@@ -322,6 +322,19 @@ def test_help_does_not_import_heavy_modules():
         (["bench", "scaling", "--workers", "1,two"], "comma-separated integers"),
         (["bench", "scaling", "--fragment-steps", "0"], "--fragment-steps: must be an integer"),
         (["bench", "scaling", "--slow-factor", "-1"], "--slow-factor: must be a positive"),
+        # found by tests/test_fuzz.py: each was taken, and failed (or not) only after the work
+        (["bench", "scaling", "--slow-factor", "1e300"], "--slow-factor: must be a positive"),
+        (["bench", "dqn", "--target", "nan"], "--target: must be a finite number, got 'nan'"),
+        (["bench", "ppo", "--target", "1", "--first-seed", "-1"], "--first-seed: must be an"),
+        (["bench", "env", "--seed", str(2**64)], "--seed: must be an integer in [0, 2**63 - 1]"),
+        (["bench", "env", "--resolution", "4x4"], "at least 8 and at most 960x1280"),
+        (["bench", "env", "--resolution", "2000x80"], "at least 8 and at most 960x1280"),
+        (["bench", "env", "--out", "/dev/null/x.json"], "--out: cannot write '/dev/null/x.json'"),
+        (["bench", "env", "--repeats", "9" * 5000], "--repeats: must be an integer ≥ 1"),
+        (["bench", "grid", "--target", "1", "--threads", "1,2000"], "thread counts such as 1,2"),
+        (["bench", "learner", "--threads", "0"], "--threads: must be an integer in [1, 1024]"),
+        (["bench", "infer", "--checkpoint", ""], "--checkpoint: must be a path"),
+        (["bench", "env", "a\u2028b"], "unrecognized arguments: a b"),
     ],
 )
 def test_cli_usage_errors_exit_2(argv, match, capsys):
@@ -330,6 +343,19 @@ def test_cli_usage_errors_exit_2(argv, match, capsys):
     assert exc.value.code == 2
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and match in err
+
+
+def test_bench_time_to_score_checks_its_last_seed_before_training(monkeypatch):
+    import rlkit.training
+    from rlkit.bench.score import bench_time_to_score
+    from rlkit.config import ConfigError
+
+    def must_not_train(*args, **kwargs):
+        raise AssertionError("trained although the last seed is out of range")
+
+    monkeypatch.setattr(rlkit.training, "train", must_not_train)
+    with pytest.raises(ConfigError, match="'seed' = 9223372036854775808 is out of range"):
+        bench_time_to_score("cartpole", 1.0, seeds=2, first_seed=2**63 - 1, algo="dqn")
 
 
 @pytest.mark.parametrize(

@@ -144,7 +144,7 @@ def test_cli_missing_gpu_is_one_line_exit_2(monkeypatch, capsys):
         (["--batch", "64,x"], "comma-separated"),
         (["--seconds", "0"], "--seconds: must be a positive number"),
         (["--repeats", "0"], "--repeats: must be an integer ≥ 1"),
-        (["--threads", "0"], "--threads: must be an integer ≥ 1"),
+        (["--threads", "0"], "--threads: must be an integer in [1, 1024]"),
     ],
 )
 def test_cli_usage_errors_exit_2(argv, match, capsys):

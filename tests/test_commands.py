@@ -88,6 +88,10 @@ def test_train_writes_run_folder_then_play_loads_it(tmp_path, capsys):
         (["train", "--preset", "cartpole", "--out", "x", "--set", "gamma=2"], "'gamma'"),
         (["train", "--preset", "cartpole", "--out", "/nonexistent/x", "--resume"], "--resume"),
         (["notebooks", "--only", "99"], "no notebook matches"),
+        # found by tests/test_fuzz.py:
+        (["train", "--preset", "cartpole", "--out", "x", "--set", " =1"], "--set expects"),
+        (["train", "--preset", "cartpole", "--out", "x", "--set", "name=1"], "field(s) 'name'"),
+        (["train", "--preset", "cartpole", "--out", "x", "--set", "a\nb=1"], "field(s) 'a\\nb'"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(argv, message, capsys):
@@ -156,6 +160,50 @@ def test_train_checks_the_run_folder_before_training(tmp_path, capsys, monkeypat
     err = capsys.readouterr().err
     _assert_one_error_line(err)
     assert f"cannot create run folder {blocker / 'run'}: Not a directory" in err
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["train", "--preset", "cartpole", "--out", ""], "--out: must be a path, got ''"),
+        (["train", "--preset", "cartpole", "--out", "a\0b"], "--out: must be a path without NUL"),
+        (["train", "--preset", "cartpole", "--out", "x", "--timeout", "1e12"], "at most 86400"),
+        (["play", "--checkpoint", "x.pt", "--seed", "-1"], "--seed: must be an integer in [0,"),
+        (["play", "--checkpoint", "x.pt", "--threads", "2000"], "must be an integer in [1, 1024]"),
+        (["play", "--checkpoint", "x.pt", "--gif", "/dev/null/x.gif"], "/dev/null is not a folder"),
+        (
+            ["play", "--checkpoint", "x.pt", "--out", "/proc/x/y.json"],
+            "cannot write files in /proc",
+        ),
+        (["export", "--checkpoint", "x.pt", "--out", "a.onnx", "--check", str(2**63)], "2**63"),
+        (["train", "--preset", "cartpole", "--out", "x", "a\nb"], "unrecognized arguments: a b"),
+    ],
+)
+def test_arguments_are_checked_when_parsed(argv, message, capsys):
+    """Found by tests/test_fuzz.py: each was taken, and failed (or not) only after the work."""
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1, err
+
+
+def test_an_argument_a_gymnasium_env_does_not_take_is_one_line(tmp_path, capsys):
+    argv = ["train", "--preset", "cartpole", "--out", str(tmp_path / "run"), "--dashboard", "off"]
+    assert main([*argv, "--set", 'env_kwargs={"foo": 1}']) == 2  # was gymnasium's TypeError
+    err = capsys.readouterr().err
+    _assert_one_error_line(err)
+    assert "CartPole-v1 does not take the env_kwargs it was given" in err
+
+
+@no_cuda
+def test_train_checks_the_device_before_making_the_run_folder(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", "--preset", "cartpole", "--out", str(out), "--device", "gpu"]) == 2
+    _assert_one_error_line(capsys.readouterr().err)
+    assert not out.exists()
+    assert main(["train", "--preset", "cartpole", "--out", str(out), "--device", "cuda"]) == 2
+    assert "requested cuda but" in capsys.readouterr().err and not out.exists()
 
 
 @no_cuda

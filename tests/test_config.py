@@ -164,3 +164,84 @@ def test_ppo_config_round_trips_through_dict_and_string_overrides():
     cfg = apply_overrides(preset("vizdoom_basic_ppo"), {"target_kl": "0.015", "anneal_lr": "no"})
     assert cfg.target_kl == 0.015 and cfg.anneal_lr is False
     assert PPOConfig.from_dict(cfg.to_dict()) == cfg
+
+
+# -- found by tests/test_fuzz.py -----------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("lr", 10**400, r"'lr' = 1000000000.* is out of range; valid: a number > 0"),
+        ("buffer_size", 2**63, r"'buffer_size' = 9223372036854775808 .*at most 2\*\*63 - 1"),
+        ("seed", 2**64, "'seed' = 18446744073709551616 is out of range"),
+        ("torch_threads", 2**31, r"'torch_threads' .*\[1, 1024\] or None"),
+        ("slow_worker_s", 1e12, r"'slow_worker_s' .*\[0, 3600\]"),
+        ("optimizer", ["adam"], "'optimizer' = \\['adam'\\] is out of range"),
+    ],
+)
+def test_values_a_run_cannot_use_are_refused_when_the_config_is_made(field, value, message):
+    with pytest.raises(ConfigError, match=message):
+        preset("cartpole", **{field: value})
+
+
+def test_an_int_too_long_to_print_is_named_all_the_same():
+    with pytest.raises(ConfigError, match="'seed' = <int too large to show> is out of range"):
+        preset("cartpole", seed=10**5000)  # repr() itself raises for 5000 digits
+
+
+def test_an_integer_string_is_read_exactly_and_odd_numbers_say_what_is_valid():
+    assert preset("cartpole", seed=str(2**63 - 1)).seed == 2**63 - 1  # no float round trip
+    cases = {
+        str(2**63 + 1): "is out of range; valid: an integer ≥ 0",
+        "1e400": "is out of range; valid: an integer ≥ 0",
+        "nan": "is not a number; valid: an integer ≥ 0",
+        "9" * 5000: r"'seed' = '9999.*… is out of range",
+    }
+    for text, message in cases.items():
+        with pytest.raises(ConfigError, match=message) as e:
+            preset("cartpole", seed=text)
+        assert len(str(e.value)) < 200  # the value is shortened, the message one line
+    with pytest.raises(ConfigError, match="'lr' = 'nan' is not a number; valid: a number > 0"):
+        preset("cartpole", lr="nan")
+
+
+@pytest.mark.parametrize("text", ['{"frame_skip": NaN}', '{"a": Infinity}', "[" * 5000])
+def test_env_kwargs_json_is_strict_and_deep_nesting_is_an_error(text):
+    with pytest.raises(ConfigError, match=r"'env_kwargs' = .* is not JSON; valid: a JSON object"):
+        preset("cartpole", env_kwargs=text)
+
+
+def test_unknown_names_are_shown_by_their_repr_on_one_line():
+    with pytest.raises(ConfigError, match=r"unknown config field\(s\) 'a\\nb' ") as e:
+        preset("cartpole", **{"a\nb": 1})
+    assert "\n" not in str(e.value)
+    # name is preset's own parameter, self replace's: neither takes a field's place.
+    with pytest.raises(ConfigError, match=r"unknown config field\(s\) 'name'"):
+        preset("cartpole", **{"name": "1"})
+    with pytest.raises(ConfigError, match=r"unknown config field\(s\) 'self'"):
+        preset("cartpole").replace(**{"self": 1})
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"bogus": 1}, "ViZDoom envs take no argument 'bogus'; valid: resolution, frame_skip"),
+        ({"frame_skip": 0}, r"frame_skip must be an integer in 1\.\.64, got 0"),
+        ({"resolution": [4000, 45]}, r"resolution \(4000, 45\) is larger than the largest"),
+        ({"resolution": [30]}, r"resolution must be \(height, width\)"),
+        ({"window": 1}, "window must be True or False, got 1"),
+    ],
+)
+def test_vizdoom_env_kwargs_are_checked_when_the_config_is_made(kwargs, message):
+    with pytest.raises(ConfigError, match="'env_kwargs' of vizdoom:basic: " + message):
+        preset("vizdoom_basic", env_kwargs=kwargs)
+    ok = preset("vizdoom_basic", env_kwargs='{"resolution": [60, 80], "frame_skip": 4}')
+    assert ok.env_kwargs == {"resolution": [60, 80], "frame_skip": 4}
+
+
+def test_env_kwargs_must_be_argument_names_with_json_values():
+    with pytest.raises(ConfigError, match="'env_kwargs' has the key 'a b'; valid: argument names"):
+        preset("cartpole", env_kwargs={"a b": 1})
+    with pytest.raises(ConfigError, match=r"'env_kwargs' has x = <object .* not JSON data"):
+        preset("cartpole", env_kwargs={"x": object()})
+    with pytest.raises(ConfigError, match=r"'env_kwargs' has x = \[1000.* not JSON data"):
+        preset("cartpole", env_kwargs={"x": [10**30]})

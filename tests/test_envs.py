@@ -315,6 +315,9 @@ def test_frame_skip_advances_tics(frame_skip):
         ("vizdoom:basic", {"actions": "all"}, "'buttons' or 'combinations'"),
         ("vizdoom:basic", {"render_mode": "ansi"}, "None, 'rgb_array' or 'human'"),
         ("vizdoom:basic", {"episode_timeout": 0}, "episode_timeout"),
+        ("vizdoom:basic", {"bogus": 1}, "ViZDoom envs take no argument 'bogus'; valid: resolution"),
+        ("vizdoom:basic", {"window": 1}, "window must be True or False, got 1"),
+        ("CartPole-v1", {"foo": 1}, "CartPole-v1 does not take the env_kwargs it was given"),
     ],
 )
 def test_bad_input_raises_value_error(env_id, kwargs, match):
@@ -331,6 +334,14 @@ def test_bad_action_names_valid_actions():
             env.step(3)
     finally:
         env.close()
+
+
+def test_the_options_a_config_checks_are_the_ones_vizdoom_env_takes():
+    import inspect
+
+    from rlkit.env_options import DOOM_OPTIONS
+
+    assert tuple(inspect.signature(ViZDoomEnv).parameters)[1:] == DOOM_OPTIONS
 
 
 def test_scalar_resolution_is_value_error():

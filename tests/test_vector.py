@@ -425,6 +425,16 @@ def test_worker_failing_at_start():
 
 
 @pytest.mark.slow
+def test_a_worker_whose_env_cannot_be_made_raises_one_value_error():
+    from rlkit.envs.vector import make_env_pool
+
+    # The pool makes every env in a worker: make_env's answer comes back as it is.
+    with pytest.raises(ValueError, match=r"worker 0 \(env Nope-v0\) could not start: unknown") as e:
+        make_env_pool("Nope-v0", 2, 1)
+    assert "Traceback" not in str(e.value) and "\n" not in str(e.value)
+
+
+@pytest.mark.slow
 def test_killed_worker_is_detected_and_children_cleaned(shm):
     envs = shm(_fns(2, child=True))
     envs.reset()

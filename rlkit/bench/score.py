@@ -73,6 +73,7 @@ def bench_time_to_score(
             f"preset {preset_name!r} trains {config.algo}, not {algo}; use "
             f"python -m rlkit bench {config.algo}"
         )
+    config.replace(seed=first_seed + seeds - 1)  # the last seed too, before the first training
     runs = []
     wall0 = time.perf_counter()
     for seed in range(first_seed, first_seed + seeds):

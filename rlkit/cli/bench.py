@@ -10,11 +10,16 @@ from rlkit.cli.registry import (
     add_output_arguments,
     command,
     emit,
+    finite_float,
     int_list,
+    path_text,
     positive_float,
     positive_int,
     resolution,
+    seed_int,
     stdout_to_stderr,
+    thread_count,
+    thread_list,
 )
 from rlkit.cli.train import parse_overrides
 
@@ -26,7 +31,7 @@ def _bench_env(p: argparse.ArgumentParser) -> Handler:
     p.add_argument(
         "--repeats", type=positive_int, default=3, help="interleaved rounds (median reported)"
     )
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=seed_int, default=0)
     p.add_argument("--resolution", type=resolution, help="ViZDoom observation HxW (default 60x80)")
     p.add_argument("--frame-skip", type=positive_int, help="tics per step (default 4)")
     p.add_argument(
@@ -78,9 +83,11 @@ def _time_to_score(algo: str, default_preset: str):
 
     def build(p: argparse.ArgumentParser) -> Handler:
         p.add_argument("--preset", default=default_preset)
-        p.add_argument("--target", type=float, required=True, help="greedy mean score to reach")
+        p.add_argument(
+            "--target", type=finite_float, required=True, help="greedy mean score to reach"
+        )
         p.add_argument("--seeds", type=positive_int, default=3)
-        p.add_argument("--first-seed", type=int, default=0, help="seeds run from this one up")
+        p.add_argument("--first-seed", type=seed_int, default=0, help="seeds run from this one up")
         p.add_argument(
             "--device", default="cpu", help="cpu, cuda, cuda:N, mps or auto (default: cpu)"
         )
@@ -132,9 +139,9 @@ def _bench_learner(p: argparse.ArgumentParser) -> Handler:
         "--repeats", type=positive_int, default=3, help="interleaved rounds (median reported)"
     )
     p.add_argument(
-        "--threads", type=positive_int, help="torch intra-op threads (default: the preset's)"
+        "--threads", type=thread_count, help="torch intra-op threads (default: the preset's)"
     )
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=seed_int, default=0)
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config field")
     add_output_arguments(p)
 
@@ -164,8 +171,13 @@ def _bench_infer(p: argparse.ArgumentParser) -> Handler:
     from rlkit.paths import CHECKPOINTS_DIR
 
     default = CHECKPOINTS_DIR / "vizdoom_simpler_basic" / "checkpoint.pt"
-    p.add_argument("--checkpoint", default=str(default), help="checkpoint.pt (default: shipped)")
-    p.add_argument("--threads", type=positive_int, default=1, help="CPU threads of every path")
+    p.add_argument(
+        "--checkpoint",
+        default=str(default),
+        type=path_text,
+        help="checkpoint.pt (default: shipped)",
+    )
+    p.add_argument("--threads", type=thread_count, default=1, help="CPU threads of every path")
     p.add_argument(
         "--paths",
         type=lambda text: [t.strip() for t in text.split(",") if t.strip()],
@@ -185,7 +197,7 @@ def _bench_infer(p: argparse.ArgumentParser) -> Handler:
     p.add_argument(
         "--play-steps", type=positive_int, default=300, help="env steps for the time split"
     )
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=seed_int, default=0)
     add_output_arguments(p)
 
     def run(args: argparse.Namespace) -> int:
@@ -258,13 +270,13 @@ def _modes(text: str) -> list[str]:
 
 @command("bench grid", help="torch threads × envs, lock-step and async: env steps/s, time to score")
 def _bench_grid(p: argparse.ArgumentParser) -> Handler:
-    p.add_argument("--threads", type=int_list, default=[1, 2], help="torch threads (rows)")
+    p.add_argument("--threads", type=thread_list, default=[1, 2], help="torch threads (rows)")
     p.add_argument("--envs", type=int_list, default=[1, 2, 4], help="numbers of envs (columns)")
     p.add_argument(
         "--modes", type=_modes, default=["lockstep", "async"], help="lockstep,async (default)"
     )
     p.add_argument("--preset", default="vizdoom_basic_ppo", help="training preset (default PPO)")
-    p.add_argument("--target", type=float, required=True, help="greedy mean score to reach")
+    p.add_argument("--target", type=finite_float, required=True, help="greedy mean score to reach")
     p.add_argument(
         "--steps", type=positive_int, default=30_000, help="env steps per training at most"
     )
@@ -319,7 +331,7 @@ def _bench_straggler(p: argparse.ArgumentParser) -> Handler:
     p.add_argument("--repeats", type=positive_int, default=3, help="interleaved rounds")
     p.add_argument("--resolution", type=resolution, help="ViZDoom observation HxW (default 60x80)")
     p.add_argument("--frame-skip", type=positive_int, help="tics per step (default 4)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=seed_int, default=0)
     add_output_arguments(p)
 
     def run(args: argparse.Namespace) -> int:

@@ -11,7 +11,9 @@ from rlkit.cli.registry import (
     command,
     emit,
     int_list,
+    output_file,
     positive_float,
+    positive_float_up_to,
     positive_int,
     stdout_to_stderr,
 )
@@ -29,7 +31,7 @@ def _bench_scaling(p: argparse.ArgumentParser) -> Handler:
     )
     p.add_argument(
         "--slow-factor",
-        type=positive_float,
+        type=positive_float_up_to(100),  # a sleep of factor × round: no overflow inside Ray
         default=2.0,
         help="the slow worker sleeps this many normal rounds per fragment",
     )
@@ -65,7 +67,9 @@ def _bench_soak(p: argparse.ArgumentParser) -> Handler:
     p.add_argument("--preset", default="vizdoom_simpler_basic")
     p.add_argument("--minutes", type=positive_float, default=10.0, help="wall-clock budget")
     p.add_argument("--sample", type=positive_float, default=10.0, help="seconds between samples")
-    p.add_argument("--plot", metavar="FILE", help="also draw memory and steps/s to this PNG")
+    p.add_argument(
+        "--plot", type=output_file, metavar="FILE", help="also draw memory and steps/s to this PNG"
+    )
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config field")
     add_output_arguments(p)
 

@@ -7,7 +7,9 @@ import importlib.util
 from pathlib import Path
 from typing import Any
 
-from rlkit.cli.registry import Handler, command, emit, make_folder, stdout_to_stderr
+from rlkit.cli.registry import Handler, command, emit, make_folder, path_text, stdout_to_stderr
+from rlkit.errors import shown
+from rlkit.fields import MAX_INT
 
 FORMATS = ("onnx",)
 
@@ -16,20 +18,26 @@ def non_negative_int(text: str) -> int:
     """``argparse`` type: an integer ≥ 0."""
     try:
         value = int(text)
-    except ValueError:
+    except ValueError:  # not an integer, or more digits than int() reads
         value = -1
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be an integer ≥ 0, got {text!r}")
+    if not 0 <= value <= MAX_INT:
+        raise argparse.ArgumentTypeError(
+            f"must be an integer ≥ 0 (at most 2**63 - 1), got {shown(text)}"
+        )
     return value
 
 
 @command("export", help="export a checkpoint's network to one .onnx file (play it without torch)")
 def _export(p: argparse.ArgumentParser) -> Handler:
-    p.add_argument("--checkpoint", required=True, metavar="FILE", help="a checkpoint.pt")
+    p.add_argument(
+        "--checkpoint", required=True, metavar="FILE", type=path_text, help="a checkpoint.pt"
+    )
     # Checked in the handler rather than by argparse's choices, so that another format is
     # answered like every other bad input: `rlkit: error: …`, naming the one there is.
     p.add_argument("--format", default="onnx", help="the file format; onnx is the only one")
-    p.add_argument("--out", required=True, metavar="FILE", help="the .onnx file to write")
+    p.add_argument(
+        "--out", required=True, metavar="FILE", type=path_text, help="the .onnx file to write"
+    )
     p.add_argument(
         "--check",
         type=non_negative_int,

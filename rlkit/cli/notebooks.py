@@ -5,13 +5,15 @@ from __future__ import annotations
 import argparse
 import sys
 
-from rlkit.cli.registry import Handler, command
+from rlkit.cli.registry import Handler, command, path_text
 
 
 @command("notebooks", help="execute the notebooks in order with papermill")
 def _notebooks(p: argparse.ArgumentParser) -> Handler:
     p.add_argument("--scale", default="teach", choices=["teach", "ci"])
-    p.add_argument("--out", help="folder for executed notebooks (default runs/<scale>)")
+    p.add_argument(
+        "--out", type=path_text, help="folder for executed notebooks (default runs/<scale>)"
+    )
     p.add_argument("--only", nargs="*", help="notebook name prefixes, e.g. 00 03")
 
     def run(args: argparse.Namespace) -> int:

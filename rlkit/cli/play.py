@@ -18,8 +18,12 @@ from rlkit.cli.registry import (
     add_output_arguments,
     command,
     emit,
+    output_file,
+    path_text,
     positive_int,
+    seed_int,
     stdout_to_stderr,
+    thread_count,
 )
 from rlkit.errors import UserError
 
@@ -30,10 +34,11 @@ def _play(p: argparse.ArgumentParser) -> Handler:
         "--checkpoint",
         required=True,
         metavar="FILE",
+        type=path_text,
         help="a checkpoint.pt from training, or an .onnx from `rlkit export` (needs no torch)",
     )
     p.add_argument("--episodes", type=positive_int, default=10)
-    p.add_argument("--seed", type=int, default=0, help="episode i starts from seed + i")
+    p.add_argument("--seed", type=seed_int, default=0, help="episode i starts from seed + i")
     p.add_argument("--random", action="store_true", help="play uniformly random actions instead")
     p.add_argument(
         "--window",
@@ -46,11 +51,12 @@ def _play(p: argparse.ArgumentParser) -> Handler:
         help="hold Doom's 35 tics per second instead of playing as fast as possible (ViZDoom)",
     )
     p.add_argument(
-        "--threads", type=positive_int, default=1, help="CPU threads for the network (default 1)"
+        "--threads", type=thread_count, default=1, help="CPU threads for the network (default 1)"
     )
     p.add_argument(
         "--gif",
         metavar="FILE",
+        type=output_file,
         help="also write the first episode as a labelled colour clip (needs Pillow)",
     )
     add_output_arguments(p)

@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import math
 import os
 import sys
 import tempfile
@@ -31,7 +32,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from rlkit.errors import UserError, os_error_message
+from rlkit.errors import UserError, os_error_message, shown
+from rlkit.fields import MAX_INT
 
 Handler = Callable[[argparse.Namespace], "int | None"]
 Setup = Callable[[argparse.ArgumentParser], Handler]
@@ -66,6 +68,8 @@ class Parser(argparse.ArgumentParser):
     """An argparse parser whose usage errors are one line on stderr, status 2."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
+        # argparse echoes unrecognised arguments as typed: a newline in one must not split it.
+        message = " ".join(message.split())
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
@@ -77,18 +81,76 @@ def positive_float(text: str) -> float:
     except ValueError:
         value = float("nan")
     if not (value > 0 and value != float("inf")):
-        raise argparse.ArgumentTypeError(f"must be a positive number, got {text!r}")
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {shown(text)}")
     return value
 
 
-def positive_int(text: str) -> int:
-    """``argparse`` type: an integer ≥ 1."""
+def finite_float(text: str) -> float:
+    """``argparse`` type: a finite number (``nan`` or ``inf`` as a target is never reached)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {shown(text)}")
+    return value
+
+
+def positive_float_up_to(limit: float) -> Callable[[str], float]:
+    """``argparse`` type: a number in (0, ``limit``], for one that becomes a wait or a sleep
+    (Python's waits overflow past about 2**33 s, deep inside Ray or threading)."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = float("nan")
+        if not 0 < value <= limit:
+            raise argparse.ArgumentTypeError(
+                f"must be a positive number, at most {limit:g}, got {shown(text)}"
+            )
+        return value
+
+    return parse
+
+
+def _int_in(text: str, lo: int, hi: int) -> int | None:
+    """``int(text)`` if it is an integer in ``[lo, hi]``, else ``None``."""
     try:
         value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be an integer ≥ 1, got {text!r}")
+    except ValueError:  # not an integer, or more digits than int() reads
+        return None
+    return value if lo <= value <= hi else None
+
+
+def positive_int(text: str) -> int:
+    """``argparse`` type: an integer ≥ 1 (that fits in an int64, as counts end up)."""
+    value = _int_in(text, 1, MAX_INT)
+    if value is None:
+        raise argparse.ArgumentTypeError(
+            f"must be an integer ≥ 1 (at most 2**63 - 1), got {shown(text)}"
+        )
+    return value
+
+
+def seed_int(text: str) -> int:
+    """``argparse`` type: a seed, an integer in [0, 2**63 - 1] (numpy refuses negative seeds and
+    torch those beyond 2**64)."""
+    value = _int_in(text, 0, MAX_INT)
+    if value is None:
+        raise argparse.ArgumentTypeError(f"must be an integer in [0, 2**63 - 1], got {shown(text)}")
+    return value
+
+
+def thread_count(text: str) -> int:
+    """``argparse`` type: a number of CPU threads, 1 to :data:`rlkit.config.MAX_TORCH_THREADS`."""
+    from rlkit.config import MAX_TORCH_THREADS
+
+    value = _int_in(text, 1, MAX_TORCH_THREADS)
+    if value is None:
+        raise argparse.ArgumentTypeError(
+            f"must be an integer in [1, {MAX_TORCH_THREADS}], got {shown(text)}"
+        )
     return value
 
 
@@ -98,21 +160,70 @@ def int_list(text: str) -> list[int]:
         return [positive_int(t) for t in text.split(",")]
     except argparse.ArgumentTypeError:
         raise argparse.ArgumentTypeError(
-            f"must be comma-separated integers ≥ 1 such as 1,2,4, got {text!r}"
+            f"must be comma-separated integers ≥ 1 such as 1,2,4, got {shown(text)}"
+        ) from None
+
+
+def thread_list(text: str) -> list[int]:
+    """``argparse`` type: comma-separated thread counts, e.g. ``1,2``."""
+    try:
+        return [thread_count(t) for t in text.split(",")]
+    except argparse.ArgumentTypeError as e:
+        raise argparse.ArgumentTypeError(
+            f"must be comma-separated thread counts such as 1,2; each {e}"
         ) from None
 
 
 def resolution(text: str) -> tuple[int, int]:
-    """``argparse`` type: ``HEIGHTxWIDTH``, e.g. ``60x80``."""
+    """``argparse`` type: ``HEIGHTxWIDTH``, e.g. ``60x80``, within ViZDoom's largest screen."""
+    from rlkit.env_options import SCREENS
+
     parts = text.lower().replace(",", "x").split("x")
-    try:
-        if len(parts) != 2:
-            raise ValueError
-        return positive_int(parts[0]), positive_int(parts[1])
-    except (ValueError, argparse.ArgumentTypeError):
+    height, width = SCREENS[-1]
+    size = (_int_in(parts[0], 8, height), _int_in(parts[1], 8, width)) if len(parts) == 2 else None
+    if size is None or None in size:
         raise argparse.ArgumentTypeError(
-            f"must be HEIGHTxWIDTH such as 60x80, got {text!r}"
-        ) from None
+            f"must be HEIGHTxWIDTH such as 60x80, each at least 8 and at most {height}x{width}, "
+            f"got {shown(text)}"
+        )
+    return size
+
+
+def path_text(text: str) -> str:
+    """``argparse`` type: a path, not empty (``--out ""`` from an unset variable would mean the
+    working folder) and without a NUL character (which the OS refuses with a ValueError that
+    names no path)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError(f"must be a path, got {shown(text)}")
+    if "\0" in text:
+        raise argparse.ArgumentTypeError(
+            f"must be a path without NUL characters, got {shown(text)}"
+        )
+    return text
+
+
+def output_file(text: str) -> str:
+    """``argparse`` type: a file to write at the end (``--out``, ``--gif``), checked now, so
+    that a bad path fails before minutes of work instead of after them: not a folder, and in a
+    folder that exists and takes files or that can be created (it is, when the file is written;
+    nothing is created here, as a later argument may still be wrong)."""
+    path = Path(path_text(text))
+    try:
+        folder, is_folder = path.parent, path.is_dir()
+        there = next(p for p in (folder, *folder.parents) if p.exists())  # "." always is
+        in_a_file = not there.is_dir()
+    except OSError as e:  # a name too long, say
+        raise argparse.ArgumentTypeError(f"cannot use {shown(text)}: {e.strerror}") from None
+    if is_folder:
+        raise argparse.ArgumentTypeError(f"{shown(text)} is a folder; name a file in it")
+    if in_a_file:
+        raise argparse.ArgumentTypeError(f"cannot write {shown(text)}: {there} is not a folder")
+    try:
+        with tempfile.TemporaryFile(dir=there):  # the one sure test (see make_folder)
+            pass
+    except OSError as e:  # a read-only disk, no permission
+        raise argparse.ArgumentTypeError(f"cannot write files in {there}: {e.strerror}") from None
+    return text
 
 
 # -- output paths: checked before the work, not after it ---------------------------------------
@@ -128,8 +239,12 @@ def make_folder(path: str | os.PathLike[str], what: str = "folder") -> Path:
     :raises UserError: e.g. ``cannot create run folder /dev/null/x: Not a directory``
     """
     path = Path(path)
+    if "\0" in str(path):  # os.mkdir raises a ValueError that names no path
+        raise UserError(f"cannot create {what} {shown(str(path))}: a path holds no NUL character")
     try:
         path.mkdir(parents=True, exist_ok=True)
+    except FileExistsError as exc:  # mkdir's "File exists" would not say what is in the way
+        raise UserError(f"cannot create {what} {path}: a file of that name is in the way") from exc
     except OSError as exc:
         raise UserError(os_error_message(exc, f"create {what}", path)) from exc
     try:
@@ -146,7 +261,9 @@ def make_folder(path: str | os.PathLike[str], what: str = "folder") -> Path:
 def add_output_arguments(p: argparse.ArgumentParser) -> None:
     """``--json``, ``--out`` and ``--quiet``, the same for every benchmark."""
     p.add_argument("--json", action="store_true", help="print JSON only on stdout (no table)")
-    p.add_argument("--out", metavar="FILE", help="also write the JSON to FILE (atomically)")
+    p.add_argument(
+        "--out", metavar="FILE", type=output_file, help="also write the JSON to FILE (atomically)"
+    )
     p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
 
 

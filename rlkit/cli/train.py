@@ -6,7 +6,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from rlkit.cli.registry import Handler, command, make_folder, positive_float
+from rlkit.cli.registry import Handler, command, make_folder, path_text, positive_float_up_to
+from rlkit.errors import shown
 
 
 def parse_overrides(pairs: list[str] | None) -> dict[str, str]:
@@ -14,9 +15,10 @@ def parse_overrides(pairs: list[str] | None) -> dict[str, str]:
     out = {}
     for pair in pairs or []:
         key, sep, value = pair.partition("=")
+        key = key.strip()  # " =1" has no key either
         if not sep or not key:
-            raise ValueError(f"--set expects key=value (e.g. --set lr=1e-3), got {pair!r}")
-        out[key.strip()] = value
+            raise ValueError(f"--set expects key=value (e.g. --set lr=1e-3), got {shown(pair)}")
+        out[key] = value
     return out
 
 
@@ -44,11 +46,13 @@ def _train(p: argparse.ArgumentParser) -> Handler:
     )
     p.add_argument(
         "--timeout",
-        type=positive_float,
+        type=positive_float_up_to(86_400),  # a day: longer waits overflow inside Ray
         default=120.0,
         help="with a ray device: seconds each wait may take (connect, place the worker, each poll)",
     )
-    p.add_argument("--out", required=True, help="run folder (created; checkpoint.pt etc.)")
+    p.add_argument(
+        "--out", required=True, type=path_text, help="run folder (created; checkpoint.pt etc.)"
+    )
     p.add_argument(
         "--set", action="append", metavar="KEY=VALUE", help="override a config field (repeatable)"
     )
@@ -62,12 +66,18 @@ def _train(p: argparse.ArgumentParser) -> Handler:
 
     def run(args: argparse.Namespace) -> int:
         from rlkit.atomic import write_json
+        from rlkit.devices import select_device
         from rlkit.presets import preset
         from rlkit.remote.cluster import is_ray_device, parse_device
         from rlkit.training import train
         from rlkit.ui.dashboard import Dashboard
 
         cfg = preset(args.preset, **parse_overrides(args.set))
+        # The device, too, before the run folder is made: a typo must not wait for the envs.
+        if is_ray_device(args.device):
+            parse_device(args.device)
+        else:
+            select_device(args.device)
         out = Path(args.out)
         resume = out / "checkpoint.pt" if args.resume else None
         if resume is not None and not resume.exists():

@@ -28,15 +28,13 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+from rlkit.env_options import SCREENS as _SCREENS
+from rlkit.env_options import check_doom_options
 from rlkit.envs.engine_guard import engine_path
 from rlkit.errors import UserError
 
-# Engine resolutions with a 4:3 aspect ratio, smallest first: (height, width).
-_SCREENS = ((120, 160), (240, 320), (480, 640), (600, 800), (768, 1024), (960, 1280))
 # Game variables reported in ``info`` whatever the scenario (name -> vizdoom.GameVariable name).
 _INFO_VARIABLES = {"health": "HEALTH", "ammo": "SELECTED_WEAPON_AMMO", "kills": "KILLCOUNT"}
-MAX_FRAME_SKIP = 64
-MAX_FRAME_STACK = 16
 TICS_PER_SECOND = 35  # Doom's fixed game clock
 DEFAULT_FRAME_SKIP = 4  # tics per step unless an env is made with its own frame_skip
 
@@ -136,25 +134,6 @@ def check_display(what: str = "a visible game window") -> None:
     xlib.XCloseDisplay(handle)
 
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int | np.integer) and not isinstance(value, bool | np.bool_)
-
-
-def _check_int(name: str, value: Any, lo: int, hi: int) -> None:
-    if not (_is_int(value) and lo <= value <= hi):
-        raise ValueError(f"{name} must be an integer in {lo}..{hi}, got {value!r}")
-
-
-def _check_size(name: str, value: Any) -> None:
-    ok = (
-        isinstance(value, tuple | list)
-        and len(value) == 2
-        and all(_is_int(v) and v >= 8 for v in value)
-    )
-    if not ok:
-        raise ValueError(f"{name} must be (height, width) with integers ≥ 8, got {value!r}")
-
-
 class ViZDoomEnv(gym.Env):
     """One ViZDoom game as a gymnasium env with uint8 pixel observations.
 
@@ -210,20 +189,21 @@ class ViZDoomEnv(gym.Env):
         valid = available_scenarios()
         if scenario not in valid:
             raise ValueError(f"unknown ViZDoom scenario {scenario!r}; valid: {', '.join(valid)}")
-        _check_int("frame_skip", frame_skip, 1, MAX_FRAME_SKIP)
-        _check_int("frame_stack", frame_stack, 1, MAX_FRAME_STACK)
-        _check_size("resolution", resolution)
-        if render_resolution is not None:
-            _check_size("render_resolution", render_resolution)
-        if actions not in ("buttons", "combinations"):
-            raise ValueError(f"actions must be 'buttons' or 'combinations', got {actions!r}")
-        if render_mode not in (None, "rgb_array", "human"):
-            raise ValueError(
-                f"render_mode must be None, 'rgb_array' or 'human', got {render_mode!r}"
+        # The checks a config runs on its env_kwargs too (rlkit.env_options).
+        check_doom_options(
+            dict(
+                resolution=resolution,
+                frame_skip=frame_skip,
+                frame_stack=frame_stack,
+                actions=actions,
+                render_mode=render_mode,
+                render_resolution=render_resolution,
+                episode_timeout=episode_timeout,
+                window=window,
+                realtime=realtime,
             )
-        if episode_timeout is not None:
-            _check_int("episode_timeout", episode_timeout, 1, 10**9)
-        window = bool(window) or render_mode == "human"
+        )
+        window = window or render_mode == "human"
         if window:
             check_display()  # before init(): the engine crashes the process without a display
 

@@ -86,8 +86,10 @@ def make_env(env_id: str, seed: int | None = None, **kwargs) -> gym.Env:
     if not isinstance(env_id, str) or not env_id:
         raise ValueError(f"env_id must be a non-empty string, got {env_id!r}")
     if is_vizdoom(env_id):
+        from rlkit.env_options import check_doom_options
         from rlkit.envs.doom import ViZDoomEnv
 
+        check_doom_options(kwargs)  # an unknown name too is a ValueError, not Python's TypeError
         env: gym.Env = ViZDoomEnv(env_id[len(VIZDOOM_PREFIX) :], **kwargs)
     elif is_atari(env_id):
         _register_atari()
@@ -127,6 +129,14 @@ def _gym_make(env_id: str, **kwargs) -> gym.Env:
         raise ValueError(
             f"unknown environment id {env_id!r} ({e}); valid: a registered gymnasium id such as "
             f"{', '.join(EXAMPLE_GYM_IDS)}, or one of {doom}"
+        ) from None
+    except TypeError as e:
+        if "unexpected keyword argument" not in str(e):
+            raise
+        # gymnasium passes env_kwargs on to the env's constructor, which names the stranger.
+        raise ValueError(
+            f"{env_id} does not take the env_kwargs it was given ({e}); valid: the arguments "
+            f"of its constructor and of gymnasium.make"
         ) from None
 
 

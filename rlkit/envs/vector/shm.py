@@ -253,6 +253,10 @@ class SharedMemoryVectorEnv(VectorEnv):
             hellos[0] += (getattr(env, "render_mode", None),)
         for i in range(self._first, n):  # the workers build their envs in parallel, in row order
             status, hello = pickle.loads(self._recv_pipe(i, "start"))
+            if status == ERROR and hello[0] == "ValueError":
+                # make_env's answer to a bad id or argument: the user's to fix, and the message
+                # says how (as it would for an env made in this process), without a traceback.
+                raise ValueError(f"worker {i} (env {self._labels[i]}) could not start: {hello[1]}")
             if status == ERROR:
                 raise self._error(i, "start", hello)
             hellos.append(hello)
