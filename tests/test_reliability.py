@@ -295,3 +295,34 @@ def test_half_then_resume_equals_straight_when_the_envs_restart_at_the_same_poin
         lost = train(cfg, device="cpu", resume_from=tmp_path / "nobuf" / "checkpoint.pt")
         c = _weights(lost.model)
         assert not all(torch.equal(a[k], c[k]) for k in a)
+
+
+# ------------------------------------------------------------------------------------------
+# sizes the machine cannot hold
+
+
+def test_a_replay_buffer_larger_than_the_memory_is_refused_before_it_is_allocated(monkeypatch):
+    import rlkit.agents.dqn as dqn
+    from rlkit.config import ConfigError
+    from rlkit.envs import EnvSpec
+    from rlkit.presets import preset
+
+    spec = EnvSpec("vizdoom:basic", (1, 30, 45), "uint8", ("L", "R", "F"), {})
+    monkeypatch.setattr(dqn, "available_memory_bytes", lambda: 2 * 10**9)
+    cfg = preset("vizdoom_simpler_basic", buffer_size=10**8)  # 136 GB of frames
+    with pytest.raises(ConfigError, match=r"'buffer_size' = 100000000 needs 136\.4 GB") as info:
+        dqn.make_replay_buffer(cfg, spec, "cpu")
+    assert "at most about 1,319,648 transitions" in str(info.value)
+    assert dqn.make_replay_buffer(cfg.replace(buffer_size=10_000), spec, "cpu").capacity == 10_000
+
+
+def test_running_out_of_memory_is_one_line_not_a_traceback(monkeypatch, tmp_path, capsys):
+    import rlkit.training
+
+    def oom(*args, **kwargs):
+        raise MemoryError("Unable to allocate 7.3 TiB for an array with shape (10**12,)")
+
+    monkeypatch.setattr(rlkit.training, "train", oom)
+    assert cli.main(_train_argv(tmp_path, 100)) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("rlkit: error: out of memory: Unable to allocate")

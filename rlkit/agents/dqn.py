@@ -290,6 +290,8 @@ def make_replay_buffer(c: DQNConfig, spec, device, plan: DevicePlan | None = Non
     from rlkit.buffers import DeviceReplayBuffer, PrioritizedReplayBuffer, ReplayBuffer
 
     plan = plan_for(device, c, spec) if plan is None else plan
+    if not plan.buffer_on_device:
+        check_replay_fits(c, spec)
     common = dict(
         capacity=c.buffer_size,
         obs_shape=spec.observation_shape,
@@ -306,3 +308,37 @@ def make_replay_buffer(c: DQNConfig, spec, device, plan: DevicePlan | None = Non
     if plan.buffer_on_device:
         return DeviceReplayBuffer(**common)
     return ReplayBuffer(**common)
+
+
+def available_memory_bytes() -> int | None:
+    """Memory the kernel says can be allocated without swapping (Linux ``MemAvailable``);
+    ``None`` where it cannot be read."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def check_replay_fits(c: DQNConfig, spec) -> None:
+    """Refuse a host replay buffer larger than the memory available, before allocating it:
+    numpy would otherwise fail with a MemoryError, or the zero pages it hands out lazily
+    would fill up half way through training and the OOM killer end the run."""
+    per_frame = int(np.prod(spec.observation_shape)) * np.dtype(spec.observation_dtype).itemsize
+    per_transition = per_frame + 8 + 4 + 1 + 1  # frame, action, reward, terminated, episode end
+    needed = (c.buffer_size + c.num_envs) * per_transition
+    available = available_memory_bytes()
+    if available is None or needed <= 0.9 * available:
+        return
+    from rlkit.config import ConfigError
+
+    fits = int(0.9 * available // per_transition)
+    raise ConfigError(
+        f"config field 'buffer_size' = {c.buffer_size!r} needs {needed / 1e9:,.1f} GB of "
+        f"replay storage ({per_transition:,} bytes a transition), more than the "
+        f"{available / 1e9:,.1f} GB this machine has available; valid: at most about "
+        f"{fits:,} transitions of this env here"
+    )

@@ -88,6 +88,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(error_line(e), file=sys.stderr)
         return 2
+    except MemoryError as e:  # a size this machine cannot hold: the user's to change
+        if args.debug:
+            raise
+        detail = " ".join(str(e).split()) or "an allocation failed"
+        print(
+            f"rlkit: error: out of memory: {detail}; ask for less (buffer_size, num_envs, "
+            "resolution) or use a machine with more",
+            file=sys.stderr,
+        )
+        return 2
     except KeyboardInterrupt:
         print("rlkit: interrupted", file=sys.stderr)
         return 130
