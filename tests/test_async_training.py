@@ -171,7 +171,11 @@ def test_dqn_on_the_pool_pairs_each_obs_with_the_same_envs_next_obs():
     agent, h = trainer.agent, result.history
     buf, staging = agent.buffer, agent._staging
     assert h.env_steps >= 300 and h.env_steps == len(buf) + staging.pending
-    assert h.updates == pytest.approx((h.env_steps - 50) / 4, abs=2)  # one per 4 steps received
+    # One update per 4 env steps received from step 50 on, whichever envs answered first: the
+    # pool answers in batches of 2, so the first boundary counted is 52 or 48 (received at 50 or
+    # 51), and an update whose batch is still staged is owed, then paid, never dropped.
+    assert agent.owed == 0 and len(buf) >= 16
+    assert h.updates == h.env_steps // 4 - 12
     obs, nxt, env, _, term = _sampled(buf)
     assert (obs[:, 0] == env).all() and (nxt[:, 0] == env).all()  # tag = seed 0 + env id
     ended = nxt[:, 2] == 0  # a reset obs would be a transition into the next episode
@@ -216,7 +220,11 @@ def test_cartpole_on_the_pool_gives_the_lock_step_history_keys():
         cfg = cfg.replace(eval_episodes=2, log_interval=64, torch_threads=1)
         _, lock = _run(cfg)
         trainer, free = _run(cfg.replace(vector_backend="pool"))
-        assert sorted(free.history.metrics) == sorted(lock.history.metrics)
+        # Which keys a run logs does not depend on how its envs answered: the learner's keys
+        # (DQN's loss) appear once any update ran, and the rest are lock-step's.
+        assert set(free.history.metrics) <= set(lock.history.metrics)
+        learned = set(lock.history.metrics) - set(free.history.metrics)
+        assert not learned or (learned == {"loss"} and free.history.updates == 0)
         assert free.history.eval_steps and len(free.history.eval_steps) == len(
             lock.history.eval_steps
         )
@@ -256,12 +264,14 @@ def test_a_failing_pool_run_leaves_no_workers(monkeypatch):
 
 @pytest.mark.slow
 def test_cartpole_ppo_on_the_pool_still_learns():
-    from rlkit.evaluation import evaluate
+    from rlkit.callbacks import StopAtConfirmedTarget
 
     cfg = preset("cartpole_ppo", vector_backend="pool", seed=1, total_steps=60_000)
-    result = Trainer(cfg, agent_class(cfg), "cpu").run()
-    res = evaluate(result.model, cfg.env_id, episodes=20, seed=123_456)
     # Which envs answer first depends on process timing, so this run is not reproducible and its
-    # final greedy score varied (345.8 on CI, above 400 here). Random play scores ~22 and a pool
-    # that paired observations with the wrong actions stays near it: 200 separates the two.
-    assert res.mean >= 200, res.scores
+    # greedy score at the end of 60k steps varied (345.8 on CI, above 400 here). Random play
+    # scores ~22 and a pool that paired observations with the wrong actions stays near it: a
+    # policy confirmed at 200 on 20 fresh episodes within the 60k steps separates the two, and
+    # the run stops there.
+    stop = StopAtConfirmedTarget(200, confirm_episodes=20, seed=123_456)
+    Trainer(cfg, agent_class(cfg), "cpu", callbacks=[stop]).run()
+    assert stop.steps is not None and stop.confirm_mean >= 200, stop.attempts

@@ -123,6 +123,7 @@ class DQNAgent:
         self._epsilon = c.eps_start
         self._logged_at: int | None = None
         self._step = 0
+        self._owed = 0  # updates owed whose batch is still in the pool's staging
         self._staging = None  # free-running envs (the pool): transitions wait per env here
         if c.vector_backend == "pool":
             from rlkit.buffers import PerEnvStaging
@@ -206,13 +207,22 @@ class DQNAgent:
 
     def _learn_owed(self, run, stepped: int) -> None:
         """The updates owed for the ``train_freq`` boundaries crossed by the ``stepped`` env
-        steps just received."""
+        steps just received.
+
+        On the free-running pool some received transitions still wait in the staging for the
+        other envs' next steps; the updates they owe are kept, not dropped, and paid as soon as
+        the buffer holds a batch, so the schedule follows the env steps received whatever order
+        the envs answer in (in lock-step nothing is staged and every update is paid at once).
+        """
         c, timer = self.config, run.timer
         self._step = step = run.env_steps
         rounds = step // c.train_freq - (step - stepped) // c.train_freq
-        if rounds and step >= c.learning_starts and len(self.buffer) >= c.batch_size:
+        pending = self._staging.pending if self._staging is not None else 0
+        if rounds and step >= c.learning_starts and len(self.buffer) + pending >= c.batch_size:
+            self._owed += rounds * c.gradient_steps
+        if self._owed and len(self.buffer) >= c.batch_size:
             timer.start()
-            for _ in range(rounds * c.gradient_steps):
+            for _ in range(self._owed):
                 if c.prioritized:
                     beta = c.per_beta_start + (c.per_beta_end - c.per_beta_start) * min(
                         1.0, step / c.total_steps
@@ -225,7 +235,13 @@ class DQNAgent:
                     self.buffer.update_priorities(batch.indices, td_abs.cpu().numpy())
                 self._loss_sum += loss
                 self._loss_count += 1
+            self._owed = 0
             timer.stop("learner")
+
+    @property
+    def owed(self) -> int:
+        """Updates owed and not yet run (only on the pool, while their batch is staged)."""
+        return self._owed
 
     def log_metrics(self) -> dict[str, float]:
         if self._logged_at == self._step:
@@ -247,6 +263,7 @@ class DQNAgent:
         state = {
             "learner": self.learner.state_dict(),
             "rng": {"numpy": self.rng.bit_generator.state, "replay": self.buffer.sampler_state()},
+            "owed": self._owed,
         }
         if include_buffer:
             state["buffer"] = self.buffer.state_dict()
@@ -255,6 +272,7 @@ class DQNAgent:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.learner.load_state_dict(state["learner"])
         self.rng.bit_generator.state = state["rng"]["numpy"]
+        self._owed = int(state.get("owed", 0))
         if "buffer" in state:
             self.buffer.load_state_dict(state["buffer"])
         if "replay" in state["rng"]:
