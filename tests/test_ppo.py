@@ -354,8 +354,14 @@ def test_checkpoint_save_and_resume_continue_training(tmp_path):
 def test_cartpole_ppo_preset_reaches_475_greedy_on_fresh_episodes():
     from rlkit.evaluation import evaluate
 
+    from rlkit.callbacks import StopAtConfirmedTarget
+
+    # Stops once an evaluation's policy also reaches 475 on 20 fresh episodes, instead of
+    # training the preset's whole budget past it; then 20 more fresh episodes.
     cfg = preset("cartpole_ppo", seed=1)
-    result = train_ppo(cfg, device="cpu")
+    stop = StopAtConfirmedTarget(475, confirm_episodes=20, seed=1)
+    result = train_ppo(cfg, device="cpu", callbacks=[stop])
+    assert stop.steps is not None, stop.attempts
     res = evaluate(result.model, cfg.env_id, episodes=20, seed=123_456)
     assert res.mean >= 475, res.scores
 
@@ -380,7 +386,11 @@ def test_a_ppo_checkpoint_exports_to_onnx_and_plays_like_torch(tmp_path):
 def test_vizdoom_basic_ppo_preset_reaches_60_greedy_on_fresh_episodes():
     from rlkit.evaluation import evaluate
 
+    from rlkit.callbacks import StopAtConfirmedTarget
+
     cfg = preset("vizdoom_basic_ppo", seed=1)
-    result = train_ppo(cfg, device="cpu")
+    stop = StopAtConfirmedTarget(60, confirm_episodes=20, seed=1)  # not the whole budget
+    result = train_ppo(cfg, device="cpu", callbacks=[stop])
+    assert stop.steps is not None, stop.attempts
     res = evaluate(result.model, cfg.env_id, episodes=20, seed=123_456, env_kwargs=cfg.env_kwargs)
     assert res.mean >= 60, res.scores
