@@ -239,9 +239,14 @@ def run_notebooks(
     only: list[str] | None = None,
     notebooks_dir: str | Path = NOTEBOOKS_DIR,
     stream: TextIO | None = None,
+    expected_outputs: str | Path | None = None,
+    record_outputs: bool = False,
 ) -> list[dict[str, Any]]:
     """Execute notebooks in order, showing progress; stops at the first failure.
 
+    Each notebook executes once. At CI scale the cells marked ``NBVAL_CHECK_OUTPUT`` are then
+    compared with ``notebooks/expected_outputs.json`` (:mod:`rlkit.notebook_outputs`): a cell
+    that printed something else fails its notebook like a failing claim.
     ``timings.json`` in ``out_dir`` gets the rows, also when a notebook failed.
 
     :param scale: ``ci`` (parameters from ``ci_params.yaml``) or ``teach`` (notebook defaults).
@@ -249,6 +254,10 @@ def run_notebooks(
     :param only: run just these notebooks (name prefixes such as ``"03"``).
     :param notebooks_dir: the notebooks, with their ``ci_params.yaml`` (default ``notebooks/``).
     :param stream: where progress goes (default ``sys.stdout``).
+    :param expected_outputs: the sidecar of checked outputs (default: the one beside the
+        notebooks, ``expected_outputs.json``); compared at CI scale only.
+    :param record_outputs: instead of comparing, rewrite the sidecar's entries of the
+        notebooks run (``make expected-outputs``; at CI scale only).
     :return: one row per notebook: ``notebook``, ``seconds``, ``output`` (the executed copy),
         ``claims`` (see :func:`notebook_claims`) and ``error`` (``None``).
     :raises NotebookError: when a notebook fails; its ``rows`` end with the failed one (its
@@ -262,6 +271,7 @@ def run_notebooks(
     notebooks_dir = Path(notebooks_dir)
     paths = notebook_paths(only, notebooks_dir)
     params_all = ci_parameters(notebooks_dir / "ci_params.yaml") if scale == "ci" else {}
+    sidecar = Path(expected_outputs or notebooks_dir / "expected_outputs.json")
     out = Path(out_dir) if out_dir is not None else runs_dir() / scale
     out.mkdir(parents=True, exist_ok=True)
     kernel = _kernel_name()
@@ -272,17 +282,40 @@ def run_notebooks(
             stream.write(f"[rlkit] {nb.stem} ({scale}) {json.dumps(params)}\n")
             stream.flush()
             row = _run_one(nb, out / nb.name, params, kernel, stream)
+            if row["error"] is None and scale == "ci" and not record_outputs:
+                _check_promised_outputs(row, nb.stem, out / nb.name, sidecar, stream)
             rows.append(row)
             if row["error"] is not None:
+                where = "its output check" if row["cell"] == "checked" else f"cell {row['cell']}"
                 raise NotebookError(
-                    f"{nb.stem} failed in cell {row['cell']}: {row['error']} "
+                    f"{nb.stem} failed in {where}: {row['error']} "
                     f"(traceback in {_shown_path(out / nb.name)})",
                     rows,
                 )
+        if record_outputs and scale == "ci":
+            from rlkit.notebook_outputs import record_outputs as record
+
+            counts = record([out / p.name for p in paths], sidecar)
+            stream.write(f"[rlkit] recorded the checked outputs in {sidecar}: {counts}\n")
     finally:
         text = json.dumps(rows, indent=2, ensure_ascii=False) + "\n"
         (out / "timings.json").write_text(text, encoding="utf-8")
     return rows
+
+
+def _check_promised_outputs(
+    row: dict[str, Any], stem: str, executed: Path, sidecar: Path, stream: TextIO
+) -> None:
+    """Fail ``row`` (in place) when a marked cell printed something other than recorded."""
+    from rlkit.notebook_outputs import check_outputs
+
+    problems = check_outputs(stem, json.loads(executed.read_text(encoding="utf-8")), sidecar)
+    if problems:
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        row["error"], row["cell"] = problems[0] + more, "checked"
+        for problem in problems:
+            stream.write(f"[rlkit] {stem}  output check: {problem}\n")
+        stream.flush()
 
 
 def _outcomes(row: dict[str, Any]) -> list[str]:

@@ -2,7 +2,8 @@
 
 Random presets, field names, values and ``--set`` strings go to the config builder, and random
 argument lists to every ``rlkit`` command, in-process (``rlkit.cli.main``), with each function
-that would start the work (training, a benchmark, playing episodes, exporting, a notebook)
+that would start the work (training, a benchmark, playing episodes, exporting, a notebook, the
+quickstart)
 replaced by a stub that records what reached it. Each case either works — the config is valid
 by its own rules; the command exits 0 and its stub got validated input — or ends in one line:
 a ``ConfigError``/``ValueError`` naming the field or the bad text, or ``rlkit: error: …`` (for a
@@ -47,9 +48,10 @@ EXAMPLES = {
     "test_play_command": 80,
     "test_export_command": 60,
     "test_notebooks_command": 40,
+    "test_quickstart_command": 60,
     "test_any_tokens": 100,
 }
-FED_PLANNED = sum(EXAMPLES.values())  # 1,360
+FED_PLANNED = sum(EXAMPLES.values())  # 1,420
 FED: Counter[str] = Counter()
 CASE_SECONDS = 20  # the alarm: far above any case's time, so only a hang rings it
 
@@ -427,7 +429,15 @@ def _fake_exporter(checkpoint, out, check_observations):
     return ExportReport(str(out), 1234, n, 1.0, 0.0, 0.01)
 
 
+def _fake_quickstart(out, *, episodes, target, max_steps, seed):
+    # The command made the folder before the work: a bad --out never gets this far.
+    assert Path(out).is_dir(), out
+    assert episodes >= 1 and max_steps >= 1 and seed >= 0 and math.isfinite(target)
+    return {"reached": False, "out": str(out)}
+
+
 def _fake_notebook(nb, target, params, kernel, stream):
+    Path(target).write_text('{"cells": []}')  # an executed copy with no checked cell
     return {"notebook": nb.stem, "seconds": 0.0, "output": str(target), "claims": [], "error": None}
 
 
@@ -451,6 +461,7 @@ def stubbed(root: Path):
     import rlkit.evaluation
     import rlkit.notebooks
     import rlkit.paths
+    import rlkit.quickstart
     import rlkit.remote
     import rlkit.training
 
@@ -466,6 +477,7 @@ def stubbed(root: Path):
         mp.setattr(rlkit.cli.export, "_exporter", lambda: stub("export", _fake_exporter))
         mp.setattr(rlkit.notebooks, "_run_one", stub("notebook", _fake_notebook))
         mp.setattr(rlkit.notebooks, "_kernel_name", lambda: "python3")
+        mp.setattr(rlkit.quickstart, "quickstart", stub("quickstart", _fake_quickstart))
         mp.setattr(rlkit.paths, "runs_dir", lambda: root / "runs")
         for kind in BENCHES:
             module = __import__(f"rlkit.bench.{kind}", fromlist=["x"])
@@ -862,6 +874,16 @@ def export_options(root: Path, shipped: Path) -> dict[str, Any]:
     }
 
 
+def quickstart_options(root: Path) -> dict[str, Any]:
+    return {
+        "--out": paths(root),
+        "--episodes": int_text(),
+        "--target": TARGETS,
+        "--max-steps": int_text(3000),
+        "--seed": SEEDS,
+    }
+
+
 def notebook_options(root: Path) -> dict[str, Any]:
     return {
         "--scale": opt(sample("ci", "teach"), sample("CI", "")),
@@ -916,13 +938,20 @@ def test_notebooks_command(places, data):
     run_cli(data.draw(command_line(["notebooks"], notebook_options(places), ("--out",))), places)
 
 
+@fuzz("test_quickstart_command")
+@given(data=st.data())
+def test_quickstart_command(places, data):
+    run_cli(data.draw(command_line(["quickstart"], quickstart_options(places))), places)
+
+
 @fuzz("test_any_tokens")
 @given(data=st.data())
 def test_any_tokens(places, data):
     """Words and flags of every command in any order, with junk between."""
-    words = ["train", "play", "export", "bench", "notebooks", *BENCHES, "dqn", "ppo"]
+    words = ["train", "play", "export", "bench", "notebooks", "quickstart"]
+    words += [*BENCHES, "dqn", "ppo"]
     flags = {"--set", "--preset", "--target", "--seed", "--threads", "--json", "--debugg"}
-    flags |= {"--seconds", "--checkpoint", "--resolution", "--version", "--only"}
+    flags |= {"--seconds", "--checkpoint", "--resolution", "--version", "--only", "--max-steps"}
     token = st.one_of(st.sampled_from(words), st.sampled_from(sorted(flags)), junk_text)
     tokens = data.draw(st.lists(token, max_size=8))
     run_cli([t for t in tokens if not _debug(t)], places)
@@ -933,6 +962,6 @@ def test_every_case_was_fed():
     ran = {name for name in EXAMPLES if FED[name]}
     if ran != set(EXAMPLES):
         pytest.skip(f"only some fuzz tests ran: {sorted(ran)}")
-    assert FED_PLANNED == 1360
+    assert FED_PLANNED == 1420
     assert sum(FED.values()) >= FED_PLANNED >= 1000, dict(FED)
     print(f"fed {sum(FED.values())} cases ({FED_PLANNED} planned): {dict(FED)}")  # with -s

@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from rlkit.cli.registry import Handler, command, path_text
+from rlkit.errors import UserError
 
 
 @command("notebooks", help="execute the notebooks in order with papermill")
@@ -15,12 +16,22 @@ def _notebooks(p: argparse.ArgumentParser) -> Handler:
         "--out", type=path_text, help="folder for executed notebooks (default runs/<scale>)"
     )
     p.add_argument("--only", nargs="*", help="notebook name prefixes, e.g. 00 03")
+    p.add_argument(
+        "--record-outputs",
+        action="store_true",
+        help="with --scale ci: rewrite notebooks/expected_outputs.json from this run's cells "
+        "marked NBVAL_CHECK_OUTPUT instead of comparing them",
+    )
 
     def run(args: argparse.Namespace) -> int:
         from rlkit.notebooks import NotebookError, format_table, run_notebooks
 
         try:
-            rows = run_notebooks(args.scale, args.out, args.only)
+            if args.record_outputs and args.scale != "ci":
+                raise UserError("--record-outputs records CI-scale outputs: add --scale ci")
+            rows = run_notebooks(
+                args.scale, args.out, args.only, record_outputs=args.record_outputs
+            )
         except NotebookError as e:
             # The table of what ran still comes first; the traceback is in the executed
             # notebook, so the error itself is one line, as for every other rlkit error.
