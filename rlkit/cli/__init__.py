@@ -25,6 +25,7 @@ COMMAND_MODULES = (
     "rlkit.cli.bench",
     "rlkit.cli.bench_runs",
     "rlkit.cli.notebooks",
+    "rlkit.cli.quickstart",
 )
 
 
