@@ -41,10 +41,20 @@ def exported_onnx(shipped_checkpoint, tmp_path_factory):
 # no ViZDoom engine may outlive the test session
 
 
-def live_engines() -> set[int]:
-    """Pids of running (not zombie) ViZDoom engine processes on this machine."""
+SESSION_VAR = "RLKIT_TEST_SESSION"
+
+
+def live_engines(session_only: bool = False) -> set[int]:
+    """Pids of running (not zombie) ViZDoom engine processes on this machine.
+
+    :param session_only: only the engines started by this test session: those whose environment
+        carries this session's :data:`SESSION_VAR` (inherited by every process the tests start,
+        also one orphaned when its parent died), so engines of other work beside the suite
+        never count.
+    """
     import os
 
+    marker = f"{SESSION_VAR}={os.environ.get(SESSION_VAR, '')}\0".encode()
     found = set()
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -55,13 +65,34 @@ def live_engines() -> set[int]:
         except OSError:
             continue
         name, state = stat[stat.index("(") + 1 : stat.rindex(")")], stat[stat.rindex(")") + 2]
-        if name == "vizdoom" and state != "Z":
+        if name == "vizdoom" and state != "Z" and (not session_only or _has(entry, marker)):
             found.add(int(entry))
     return found
 
 
+def _has(pid: str, marker: bytes) -> bool:
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as f:
+            return marker in f.read() + b"\0"
+    except OSError:
+        return False
+
+
+def pytest_configure(config):
+    import os
+    import secrets
+
+    # Every process the tests start inherits it, pytest-xdist's workers too (they start after
+    # this hook): the engine check below counts only those.
+    os.environ.setdefault(SESSION_VAR, secrets.token_hex(8))
+
+
+def _xdist_worker(config) -> bool:
+    return hasattr(config, "workerinput")
+
+
 def pytest_sessionstart(session):
-    session.config._engines_before = live_engines() if _has_proc() else set()
+    session.config._engines_before = live_engines(session_only=True) if _has_proc() else set()
 
 
 def pytest_sessionfinish(session, exitstatus):
@@ -69,11 +100,13 @@ def pytest_sessionfinish(session, exitstatus):
     engines whose envs are still closing)."""
     import time
 
-    if not _has_proc() or session.config.option.collectonly:
+    # Under pytest-xdist only the controller checks, once every worker has ended: a worker
+    # that finishes first would see the other workers' engines still at work.
+    if not _has_proc() or session.config.option.collectonly or _xdist_worker(session.config):
         return
     before = getattr(session.config, "_engines_before", set())
     deadline = time.time() + 10
-    while (left := live_engines() - before) and time.time() < deadline:
+    while (left := live_engines(session_only=True) - before) and time.time() < deadline:
         time.sleep(0.5)
     if left:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
