@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-from rlkit.ui.figures import figure_and_axes, fmt_number, short_ticks, subplots
+from rlkit.ui.figures import figure_and_axes, fmt_number, plain_log_axis, short_ticks, subplots
 
 __all__ = [
     "GRID_METRICS",
@@ -65,8 +65,9 @@ def plot_bars(
         ax.set_yscale("log")
         ax.set_ylim(top=vals.max() * 3)  # headroom for the value labels
     else:
-        top = max(vals.max(), 0.0)
-        ax.set_ylim(top=top * 1.12 if top > 0 else None)
+        # Room for the value labels beyond the bar ends, both ways (a negative bar's label sits
+        # below it): a fixed 12% above the tallest was too little in a short panel.
+        ax.margins(y=0.2)
         short_ticks(ax.yaxis)
     if ylabel:
         ax.set_ylabel(ylabel)
@@ -187,7 +188,11 @@ def plot_grid(
         ncols=len(modes),
         squeeze=False,
         layout="constrained",
-        figsize=(1.0 + 1.3 * len(envs) * len(modes), 0.6 + 0.75 * len(threads) * len(metrics)),
+        # A panel at least 2 inches wide holds its two-line title even with a single env column.
+        figsize=(
+            1.0 + max(2.0, 1.3 * len(envs)) * len(modes),
+            0.6 + (0.75 * len(threads) + 0.35) * len(metrics),
+        ),
     )
     for row, metric in zip(axes, metrics, strict=True):
         label, higher_better = GRID_METRICS[metric]
@@ -217,7 +222,8 @@ def plot_grid(
             ax.set_yticks(range(len(threads)), [str(t) for t in threads])
             ax.set_xlabel("envs")
             ax.set_ylabel("torch threads")
-            ax.set_title(f"{mode} ({record['backends'][mode]}): {label}", fontsize="small")
+            # Mode and metric on two lines: on one, neighbouring titles ran into each other.
+            ax.set_title(f"{mode} ({record['backends'][mode]})\n{label}", fontsize="small")
     return fig
 
 
@@ -282,13 +288,16 @@ def plot_latency(
         ax.plot(q, pct, color=color, linewidth=2, label=f"{lab}: p50 {q[50]:.3g} ms")
         ax.plot(q[[50, 99]], [50, 99], "o", color=color, markersize=5)
     ax.set_xscale("log")
+    plain_log_axis(ax.xaxis)  # 0.05, 0.1, 0.2: plain numbers, no crowded minor labels
     for level in (50, 99):
         ax.axhline(level, color="0.6", linewidth=0.8, linestyle=":")
-        ax.text(1.0, level, f"p{level} ", transform=ax.get_yaxis_transform(), ha="right",
+        # On the left, where no curve has got up to the line yet; above it, inside the frame.
+        ax.text(0.005, level, f"p{level}", transform=ax.get_yaxis_transform(), ha="left",
                 va="bottom", fontsize="small", color="0.4")  # fmt: skip
     ax.set_xlabel("milliseconds per decision (log scale)")
     ax.set_ylabel("% of decisions at most this slow")
-    ax.set_ylim(0, 101)
+    ax.set_ylim(0, 106)
+    ax.set_yticks(range(0, 101, 20))
     ax.legend(loc="lower right", fontsize="small")
     ax.grid(alpha=0.3, which="both")
     if title:
@@ -395,6 +404,7 @@ def show_frames(
     for k, ax in enumerate(axes.flat):
         ax.set_axis_off()
         if k >= len(images):
+            ax.set_visible(False)  # a spare cell of the last row: nothing to show
             continue
         img = images[k]
         if img.ndim == 2:

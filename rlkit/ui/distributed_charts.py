@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-from rlkit.ui.figures import figure_and_axes, fmt_number, short_ticks, subplots
+from rlkit.ui.figures import figure_and_axes, fmt_number, plain_log_axis, short_ticks, subplots
 
 __all__ = [
     "allreduce_ms_at",
@@ -25,18 +25,6 @@ __all__ = [
     "plot_shares",
     "plot_worker_scaling",
 ]
-
-
-def _plain_log_axis(axis: Any, ticks: Sequence[float] | None = None) -> None:
-    """A log axis labelled with plain numbers (``2``, ``64``, ``0.1``), not powers of ten."""
-    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
-
-    if ticks is not None:
-        axis.set_ticks(list(ticks))
-    else:  # 1, 2, 5, 10, 20…: labelled ticks even on an axis spanning less than a decade
-        axis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
-    axis.set_major_formatter(FuncFormatter(lambda v, _pos: fmt_number(v, k_from=1e3)))
-    axis.set_minor_formatter(NullFormatter())
 
 
 def plot_worker_scaling(
@@ -185,8 +173,8 @@ def plot_allreduce(
         color = f"C{i + 1}"
         ax.axvline(size, color=color, linestyle=":")
         ax.plot(size, cost, "s", color=color, label=f"{label}: {fmt_number(cost)} ms")
-    _plain_log_axis(ax.xaxis)
-    _plain_log_axis(ax.yaxis)
+    plain_log_axis(ax.xaxis)
+    plain_log_axis(ax.yaxis)
     ax.set_xlabel("message (MB, float32)")
     ax.set_ylabel("ms per all-reduce")
     ax.grid(alpha=0.3, which="both")
@@ -280,8 +268,8 @@ def plot_projection(
     right.set_title(f"Speedup (circled: efficiency < {efficiency:.0%})")
     counts = sorted({r["machines"] for rows in projections.values() for r in rows})
     for ax in (left, right):
-        _plain_log_axis(ax.xaxis, counts)
-        _plain_log_axis(ax.yaxis)
+        plain_log_axis(ax.xaxis, counts)
+        plain_log_axis(ax.yaxis)
         ax.set_xlabel("machines")
         ax.grid(alpha=0.3, which="both")
         ax.legend(fontsize="small")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -46,3 +47,16 @@ def short_ticks(axis: Any) -> None:
 
     # 200000 reads as "200k": large counts otherwise get a cramped ×1e5 offset label.
     axis.set_major_formatter(FuncFormatter(lambda v, _pos: fmt_number(v, k_from=1e3)))
+
+
+def plain_log_axis(axis: Any, ticks: Sequence[float] | None = None) -> None:
+    """A log axis labelled with plain numbers (``2``, ``64``, ``0.1``), not powers of ten."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    if ticks is not None:
+        axis.set_ticks(list(ticks))
+    else:  # 1, 2, 5, 10, 20…: labelled ticks even on an axis spanning less than a decade
+        axis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+    axis.set_major_formatter(FuncFormatter(lambda v, _pos: fmt_number(v, k_from=1e3)))
+    # Unlabelled minor ticks: matplotlib's own minor labels (3×10⁻², 4×10⁻²…) run together.
+    axis.set_minor_formatter(NullFormatter())
