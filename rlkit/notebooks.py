@@ -22,11 +22,13 @@ rows of the notebooks run so far.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -185,17 +187,34 @@ def _shown_path(path: Path) -> str:
 
 
 def _run_one(
-    nb: Path, target: Path, params: dict[str, Any], kernel: str, stream: TextIO
+    nb: Path,
+    target: Path,
+    params: dict[str, Any],
+    kernel: str,
+    stream: TextIO,
+    check_figures: bool = False,
 ) -> dict[str, Any]:
-    """Execute one notebook with progress; the row says how it went (``error`` if it failed)."""
+    """Execute one notebook with progress; the row says how it went (``error`` if it failed).
+
+    With ``check_figures`` the kernel starts with :mod:`rlkit.ui.figure_check` installed (an
+    IPython startup file in a private ``IPYTHONDIR``): every figure a cell leaves open is drawn
+    and checked before it is shown, and the first problem fails the notebook.
+    """
     import papermill as pm
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
     from papermill.exceptions import PapermillExecutionError
 
+    from rlkit.ui.figure_check import read_report
+
     progress = NotebookProgress(nb.stem, stream)
     error: str | None = None
     where = ""
-    with tempfile.TemporaryDirectory(prefix="rlkit-kernel-") as sockets, progress:
+    failed_cell: int | str | None = None
+    with (
+        tempfile.TemporaryDirectory(prefix="rlkit-kernel-") as sockets,
+        progress,
+        _figure_check(Path(sockets), check_figures) as report,
+    ):
         try:
             pm.execute_notebook(
                 str(nb),
@@ -214,13 +233,29 @@ def _run_one(
             where = _failing_line(e.traceback, e.source)
         except (DeadKernelError, CellTimeoutError) as e:  # no error output in the notebook
             error = _one_line(type(e).__name__, (str(e).strip().splitlines() or [""])[0])
+        if error is not None:
+            failed_cell = progress.cell
+        elif report is not None and (figures := read_report(report)):
+            first = figures[0]
+            problems = sum(len(f["problems"]) for f in figures)
+            more = f" ({problems - 1} more problems in all)" if problems > 1 else ""
+            error = _one_line(
+                "figure check",
+                f"In [{first['cell']}], figure {first['figure']}: {first['problems'][0]}{more}",
+            )
+            failed_cell = f"the figure of In [{first['cell']}]"
+            for f in figures:
+                for problem in f["problems"]:
+                    progress.line(f"    figure check, In [{f['cell']}]: {problem}")
         seconds = progress.elapsed()
         if error is None:
             progress.finish(f"done in {seconds:.1f} s")
-        else:
+        elif isinstance(failed_cell, int):
             progress.finish(f"failed in cell {progress.cell}/{progress.total}: {error}")
             if where:
                 progress.line(f"    {where}")
+        else:
+            progress.finish(f"failed: {error}")
     row: dict[str, Any] = {
         "notebook": nb.name,
         "seconds": round(seconds, 1),
@@ -229,8 +264,33 @@ def _run_one(
         "error": error,
     }
     if error is not None:
-        row["cell"] = progress.cell
+        row["cell"] = failed_cell
     return row
+
+
+@contextlib.contextmanager
+def _figure_check(folder: Path, enabled: bool) -> Iterator[Path | None]:
+    """A private ``IPYTHONDIR`` whose startup file installs the figure check in the kernel
+    started inside this block (the kernel inherits the environment); yields the report's path,
+    or ``None`` when not ``enabled``."""
+    from rlkit.ui.figure_check import startup_source
+
+    if not enabled:
+        yield None
+        return
+    report = folder / "figures.jsonl"
+    startup = folder / "ipython" / "profile_default" / "startup"
+    startup.mkdir(parents=True)
+    (startup / "00-rlkit-figure-check.py").write_text(startup_source(report), encoding="utf-8")
+    before = os.environ.get("IPYTHONDIR")
+    os.environ["IPYTHONDIR"] = str(folder / "ipython")
+    try:
+        yield report
+    finally:
+        if before is None:
+            os.environ.pop("IPYTHONDIR", None)
+        else:
+            os.environ["IPYTHONDIR"] = before
 
 
 def run_notebooks(
@@ -281,12 +341,12 @@ def run_notebooks(
             params = dict(params_all.get(nb.stem, {}))
             stream.write(f"[rlkit] {nb.stem} ({scale}) {json.dumps(params)}\n")
             stream.flush()
-            row = _run_one(nb, out / nb.name, params, kernel, stream)
+            row = _run_one(nb, out / nb.name, params, kernel, stream, check_figures=scale == "ci")
             if row["error"] is None and scale == "ci" and not record_outputs:
                 _check_promised_outputs(row, nb.stem, out / nb.name, sidecar, stream)
             rows.append(row)
             if row["error"] is not None:
-                where = "its output check" if row["cell"] == "checked" else f"cell {row['cell']}"
+                where = row["cell"] if isinstance(row["cell"], str) else f"cell {row['cell']}"
                 raise NotebookError(
                     f"{nb.stem} failed in {where}: {row['error']} "
                     f"(traceback in {_shown_path(out / nb.name)})",
@@ -312,7 +372,7 @@ def _check_promised_outputs(
     problems = check_outputs(stem, json.loads(executed.read_text(encoding="utf-8")), sidecar)
     if problems:
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-        row["error"], row["cell"] = problems[0] + more, "checked"
+        row["error"], row["cell"] = problems[0] + more, "its output check"
         for problem in problems:
             stream.write(f"[rlkit] {stem}  output check: {problem}\n")
         stream.flush()

@@ -250,3 +250,35 @@ def test_a_failing_notebook_stops_the_run_with_its_cell_and_error(notebooks, tmp
     table = format_table(rows)
     assert "01_no_claim" in table and "no claim" in table and "✘ y (n = 2)" in table
     assert len(json.loads((out / "timings.json").read_text())) == 2
+
+
+@pytest.mark.slow
+@pytest.mark.notebooks
+def test_ci_scale_checks_figures_and_promised_outputs_on_the_one_execution(notebooks, tmp_path):
+    bad_figure = (
+        "import matplotlib.pyplot as plt\n"
+        "fig, axes = plt.subplots(1, 2, figsize=(4, 2))\n"
+        "for ax in axes:\n"
+        "    ax.plot([0, 1])\n"
+        "    ax.set_title('a title far too long for half of a four-inch figure')"
+    )
+    _write(notebooks, "03_bad_figure", bad_figure)
+    _write(notebooks, "04_promise", "print('three', 1 + 2)  # NBVAL_CHECK_OUTPUT")
+    sidecar = tmp_path / "expected.json"
+    console = io.StringIO()
+    with pytest.raises(NotebookError) as failed:
+        run_notebooks("ci", tmp_path / "a", ["03"], notebooks, console, expected_outputs=sidecar)
+    (row,) = failed.value.rows
+    assert row["error"].startswith("figure check: In [2], figure 1: ") and "overlap" in row["error"]
+    assert "failed in the figure of In [2]" in str(failed.value)
+    # the same figure at teaching scale is not checked
+    assert run_notebooks("teach", tmp_path / "b", ["03"], notebooks, console)[0]["error"] is None
+
+    # a promised output: recorded once, then compared on each run's single execution
+    run_notebooks("ci", tmp_path / "c", ["04"], notebooks, console, sidecar, record_outputs=True)
+    assert (
+        run_notebooks("ci", tmp_path / "d", ["04"], notebooks, console, sidecar)[0]["error"] is None
+    )
+    _write(notebooks, "04_promise", "print('three', 1 + 2)  # NBVAL_CHECK_OUTPUT\nprint('more')")
+    with pytest.raises(NotebookError, match="no output recorded"):
+        run_notebooks("ci", tmp_path / "e", ["04"], notebooks, console, sidecar)
