@@ -1,4 +1,4 @@
-"""The notebooks as files: clean, parameterised, and in step with ci_params.yaml."""
+"""The notebooks as files: clean, parameterised, in step with ci_params.yaml and the README."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import re
 import pytest
 
 from rlkit.notebooks import ci_parameters, notebook_paths
+from rlkit.paths import ROOT
 
 NOTEBOOKS = notebook_paths()
 
@@ -110,3 +111,70 @@ def test_ci_and_teaching_runs_write_to_different_folders():
             if name.endswith("out_dir"):
                 assert name in outs, f"{path.name}: ci_params.yaml must set {name} for CI runs"
                 assert str(outs[name]).startswith("runs/ci/"), f"{path.name}: {name} under runs/ci"
+
+
+# -- the README: a newcomer's first screen, in step with the notebooks -------------------------
+
+README = ROOT / "README.md"
+FIRST_SCREEN = 80  # lines: what a newcomer sees before scrolling
+TIME_LABEL = "**Time on a laptop CPU:**"
+
+
+def _stated_time(path) -> str:
+    """The value of the first cell's time line: its first sentence (up to a period that ends
+    it, so "1.5 min" stays whole) within its paragraph, whitespace normalised."""
+    text = _source(_cells(path)[0]).split(TIME_LABEL, 1)[1].split("\n\n", 1)[0]
+    return " ".join(re.split(r"\.(?=\s|$)", text, maxsplit=1)[0].split())
+
+
+def _table_row(line: str) -> list[str]:
+    line = line.strip()
+    return [c.strip() for c in line.strip("|").split("|")] if line.startswith("|") else []
+
+
+def _notebook_table() -> dict[str, str]:
+    """The README's notebook table (the first whose header names "notebook"): name -> time."""
+    rows = [_table_row(line) for line in README.read_text().splitlines()]
+    start = next((i for i, row in enumerate(rows) if "notebook" in map(str.lower, row)), None)
+    assert start is not None, "README.md has no table whose header names 'notebook'"
+    time_col = next(j for j, name in enumerate(rows[start]) if name.lower().startswith("time"))
+    table = {}
+    for row in rows[start + 2 :]:
+        if not row:
+            break
+        table[row[0].strip("`")] = " ".join(row[time_col].split())
+    return table
+
+
+def test_the_readme_notebook_table_lists_every_notebook():
+    assert list(_notebook_table()) == [p.stem for p in NOTEBOOKS]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_the_readme_states_each_notebooks_own_time(path):
+    stated = _stated_time(path)
+    assert stated, f"{path.name}'s {TIME_LABEL} line is empty"
+    readme = _notebook_table().get(path.stem)
+    assert readme == stated, (
+        f"README's time for {path.stem} is {readme!r}; the notebook says {stated!r}"
+    )
+
+
+def test_the_quickstart_is_on_the_readmes_first_screen():
+    first_screen = "\n".join(README.read_text().splitlines()[:FIRST_SCREEN])
+    assert ".venv/bin/python -m rlkit quickstart" in first_screen
+
+
+def test_the_readme_links_the_results_and_the_reliability_pages():
+    text = README.read_text()
+    for page in ("RESULTS.md", "RELIABILITY.md"):
+        assert (ROOT / page).exists(), f"{page} is missing"
+        assert f"]({page})" in text, f"README.md does not link {page}"
+
+
+@pytest.mark.parametrize("page", ["README.md", "RESULTS.md"])
+def test_the_readme_and_results_links_resolve(page):
+    for target in re.findall(r"\]\(([^)\s]+)\)", (ROOT / page).read_text()):
+        if "://" in target or target.startswith("#"):
+            continue
+        assert (ROOT / target.split("#")[0]).exists(), f"{page} links {target}, which is missing"
