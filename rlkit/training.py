@@ -361,7 +361,9 @@ class Trainer:
                 progress = self._progress("eval", self._evaluate())  # one record for all
                 if any([bool(cb.on_eval(progress)) for cb in self.callbacks]):
                     self.stopped = True
-            if self.run_dir is not None and (step >= next_ckpt or h.train_seconds >= next_ckpt_s):
+            due = step >= next_ckpt or h.train_seconds >= next_ckpt_s
+            # The run's last step is checkpointed once, after the loop, with its last log row.
+            if self.run_dir is not None and due and step < c.total_steps and not self.stopped:
                 next_ckpt = next_multiple(step, c.checkpoint_interval)
                 next_ckpt_s = h.train_seconds + every
                 self._paused(self._checkpoint)

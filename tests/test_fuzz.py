@@ -436,7 +436,7 @@ def _fake_quickstart(out, *, episodes, target, max_steps, seed):
     return {"reached": False, "out": str(out)}
 
 
-def _fake_notebook(nb, target, params, kernel, stream):
+def _fake_notebook(nb, target, params, kernel, stream, check_figures=False):
     Path(target).write_text('{"cells": []}')  # an executed copy with no checked cell
     return {"notebook": nb.stem, "seconds": 0.0, "output": str(target), "claims": [], "error": None}
 
