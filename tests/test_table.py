@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rlkit.ui.table import Table, table
+from rlkit.ui.table import Table, show_table
 
 ROWS = [
     {"player": "random", "mean": -95.25, "episodes": 100, "note": None},
@@ -47,6 +47,6 @@ def test_bad_rows_are_one_clear_error(rows, columns, match):
         Table(rows, columns)
 
 
-def test_table_prints_aligned_text_outside_a_kernel(capsys):
-    t = table(ROWS)
+def test_show_table_prints_aligned_text_outside_a_kernel(capsys):
+    t = show_table(ROWS)
     assert capsys.readouterr().out.strip() == t.text()

@@ -1,14 +1,14 @@
 """Tables that render as tables: HTML in JupyterLab, aligned text in a terminal or a log.
 
-A notebook that prints rows with f-strings shows ragged text in JupyterLab's proportional font
-and cannot be read as a table there. :class:`Table` carries the rows once and renders them both
-ways: Jupyter picks ``_repr_html_``, and ``str`` / ``repr`` (what papermill stores as
+Rows printed with f-strings are only text in JupyterLab (no header row, no columns), and a
+Markdown table is raw pipes in a batch log. :class:`Table` carries the rows once and renders
+them both ways: Jupyter picks ``_repr_html_``, and ``str`` / ``repr`` (what papermill stores as
 ``text/plain``, what a terminal prints) aligns columns, numbers to the right::
 
-    from rlkit.ui.table import table
+    from rlkit.ui.table import show_table
 
-    table([{"player": "random", "mean": -95.2}, {"player": "trained", "mean": 71.9}],
-          title="100 shared episodes", formats={"mean": "{:.1f}"})
+    show_table([{"player": "random", "mean": -95.2}, {"player": "trained", "mean": 71.9}],
+               title="100 shared episodes", formats={"mean": "{:.1f}"})
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import Any
 
 from rlkit.ui.frontend import kernel_shell
 
-__all__ = ["Table", "table"]
+__all__ = ["Table", "show_table"]
 
 
 def _is_number(value: Any) -> bool:
@@ -121,7 +121,7 @@ class Table:
         return f"<table>{caption}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def table(
+def show_table(
     rows: Sequence[Mapping[str, Any] | Sequence[Any]],
     columns: Sequence[str] | None = None,
     title: str | None = None,
