@@ -122,3 +122,28 @@ def _has_proc() -> bool:
     import os
 
     return os.path.isdir("/proc/self")
+
+
+# ------------------------------------------------------------------------------------------
+# the order files run in
+
+# Files whose tests wait longest (Ray clusters, a venv built for the player, learning runs, a
+# browser), from `pytest --durations`: collected first, so that under pytest-xdist's
+# `--dist loadfile` none of them starts last and keeps one worker busy after the others end.
+HEAVY_FIRST = (
+    "test_rollout_workers.py",
+    "test_remote.py",
+    "test_reliability.py",
+    "test_ppo.py",
+    "test_player.py",
+    "test_jupyterlab.py",
+    "test_async_training.py",
+    "test_device_plan.py",
+    "test_bench_cli.py",
+    "test_dqn.py",
+)
+
+
+def pytest_collection_modifyitems(session, config, items):
+    rank = {name: i for i, name in enumerate(HEAVY_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable within a file
