@@ -69,8 +69,9 @@ def test_plot_allreduce_marks_each_model_on_the_curve():
         charts.plot_allreduce([])
 
 
-def test_plot_projection_circles_where_it_breaks_and_draws_the_source():
-    m = Measured(
+def example_measured() -> Measured:
+    """Measured costs of the size notebook 08 sees (also drawn by tests/test_figure_check.py)."""
+    return Measured(
         steps_to_score=1e6,
         steps_per_s_per_worker=500.0,
         workers_per_machine=2,
@@ -82,6 +83,10 @@ def test_plot_projection_circles_where_it_breaks_and_draws_the_source():
         allreduce_s_per_mb=0.01,
         straggler_cv=0.1,
     )
+
+
+def test_plot_projection_circles_where_it_breaks_and_draws_the_source():
+    m = example_measured()
     counts = [1, 2, 4, 8, 16, 32, 64]
     proj = {"central": project(m, counts), "allreduce": project(m, counts, "allreduce")}
     fig = charts.plot_projection(proj, source=SOURCE_RESULT)

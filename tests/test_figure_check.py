@@ -13,6 +13,8 @@ import warnings
 import matplotlib.pyplot as plt
 import numpy as np
 import pytest
+from test_distributed_charts import example_measured
+from test_plots import make_history
 
 from rlkit.records import History
 from rlkit.ui import charts, distributed_charts, plots
@@ -217,23 +219,6 @@ def test_startup_source_installs_the_check(shell, tmp_path):
 # -- every rlkit chart, with what the notebooks pass ---------------------------------------------
 
 
-def _history(seed=0, episodes=40, evals=6, total=10_000):
-    rng = np.random.default_rng(seed)
-    h = History()
-    steps = np.sort(rng.choice(np.arange(50, total), size=episodes, replace=False))
-    h.episode_steps, h.episode_times = steps.tolist(), (steps / 1000).tolist()
-    h.episode_returns = (steps / 100 + rng.normal(0, 5, episodes)).tolist()
-    h.episode_lengths = [25] * episodes
-    es = np.linspace(total / evals, total, evals).astype(int)
-    h.eval_steps, h.eval_times = es.tolist(), (es / 1000).tolist()
-    h.eval_means = (es / 90 + rng.normal(0, 3, evals)).tolist()
-    h.eval_stds = rng.uniform(1, 4, evals).tolist()
-    h.env_steps, h.episodes, h.updates = total, episodes, total // 4
-    h.phase_seconds = {"env": 4.0, "act": 1.0, "learner": 3.0}
-    h.train_seconds = 9.0
-    return h
-
-
 def _grid(threads, envs, modes=("lockstep", "async")):
     rng = np.random.default_rng(0)
     cells = [
@@ -268,20 +253,9 @@ def _panels(draw, ncols=2, figsize=(11, 3.6), **kwargs):
 
 
 def _projection():
-    from rlkit.distributed.projection import SOURCE_RESULT, Measured, project
+    from rlkit.distributed.projection import SOURCE_RESULT, project
 
-    m = Measured(
-        steps_to_score=1e6,
-        steps_per_s_per_worker=500.0,
-        workers_per_machine=2,
-        fragment_steps=64,
-        bytes_per_step=1350.0,
-        transfer_s_per_mb=0.01,
-        weights_mb=0.1,
-        learner_s_per_step=5e-4,
-        allreduce_s_per_mb=0.01,
-        straggler_cv=0.1,
-    )
+    m = example_measured()
     machines = [1, 2, 4, 8, 16, 32, 64, 128]
     proj = {
         "central learner": project(m, machines, "central"),
@@ -372,18 +346,21 @@ CHARTS = {
         ]
     ),
     # 02 · DQN on classic control
-    "02 eval time": lambda: plots.plot_eval(_history(), label="CartPole-v1", x="time"),
-    "02 eval": lambda: plots.plot_eval(_history(1), label="CartPole-v1, no early stop"),
+    "02 eval time": lambda: plots.plot_eval(make_history(), label="CartPole-v1", x="time"),
+    "02 eval": lambda: plots.plot_eval(make_history(1), label="CartPole-v1, no early stop"),
     "02 replay": lambda: plots.plot_mean_spread(
-        {"uniform": [_history(1), _history(2)], "prioritized": [_history(3), _history(4)]},
+        {
+            "uniform": [make_history(1), make_history(2)],
+            "prioritized": [make_history(3), make_history(4)],
+        },
         metric="eval",
         band="minmax",
     ),
     # 03 · ViZDoom DQN on a CPU
     "03 frames": lambda: plots.show_frames(list(RGB[:, :60, :80]), ncols=6, max_frames=12),
-    "03 time split": lambda: plots.plot_time_split({"DQN on simpler_basic": _history()}),
+    "03 time split": lambda: plots.plot_time_split({"DQN on simpler_basic": make_history()}),
     "03 setups": lambda: plots.plot_mean_spread(
-        {"1 env": [_history(1)], "2 envs (shm)": [_history(2)]},
+        {"1 env": [make_history(1)], "2 envs (shm)": [make_history(2)]},
         x="time",
         metric="eval",
         band="minmax",
@@ -404,7 +381,7 @@ CHARTS = {
                 "title": "1,500 env steps of vizdoom_simpler_basic",
             },
             {
-                "values": _history().time_split(),
+                "values": make_history().time_split(),
                 "ylabel": "seconds",
                 "title": "CPU run: where the time went",
             },
@@ -480,7 +457,7 @@ CHARTS = {
         ]
     ),
     "07 ppo dqn": lambda: plots.plot_mean_spread(
-        {"PPO": [_history(5)], "DQN": [_history(6)]}, x="time", metric="eval", band="minmax"
+        {"PPO": [make_history(5)], "DQN": [make_history(6)]}, x="time", metric="eval", band="minmax"
     ),
     # 08 · distributed training
     "08 workers": lambda: distributed_charts.plot_worker_scaling(
@@ -532,9 +509,11 @@ CHARTS = {
     "dashboard": lambda: (
         __import__("rlkit.ui.dashboard", fromlist=["Dashboard"])
         .Dashboard("off", title="vizdoom_simpler_basic")
-        .figure(_history())
+        .figure(make_history())
     ),
-    "returns": lambda: plots.plot_returns({"uniform": _history(1), "prioritized": _history(2)}),
+    "returns": lambda: plots.plot_returns(
+        {"uniform": make_history(1), "prioritized": make_history(2)}
+    ),
     "returns, none yet": lambda: plots.plot_returns(History()),
 }
 

@@ -352,9 +352,8 @@ def test_checkpoint_save_and_resume_continue_training(tmp_path):
 
 @pytest.mark.slow
 def test_cartpole_ppo_preset_reaches_475_greedy_on_fresh_episodes():
-    from rlkit.evaluation import evaluate
-
     from rlkit.callbacks import StopAtConfirmedTarget
+    from rlkit.evaluation import evaluate
 
     # Stops once an evaluation's policy also reaches 475 on 20 fresh episodes, instead of
     # training the preset's whole budget past it; then 20 more fresh episodes.
@@ -384,9 +383,8 @@ def test_a_ppo_checkpoint_exports_to_onnx_and_plays_like_torch(tmp_path):
 
 @pytest.mark.slow
 def test_vizdoom_basic_ppo_preset_reaches_60_greedy_on_fresh_episodes():
-    from rlkit.evaluation import evaluate
-
     from rlkit.callbacks import StopAtConfirmedTarget
+    from rlkit.evaluation import evaluate
 
     cfg = preset("vizdoom_basic_ppo", seed=1)
     stop = StopAtConfirmedTarget(60, confirm_episodes=20, seed=1)  # not the whole budget
