@@ -37,6 +37,7 @@ __all__ = [
     "PPOConfig",
     "RunConfig",
     "apply_overrides",
+    "config_class",
 ]
 
 OPTIMIZERS = ("adam", "adamw", "rmsprop", "sgd")
@@ -116,10 +117,12 @@ class RunConfig:
     """Env steps between progress reports to callbacks."""
     checkpoint_interval: int = checked(0, int_at_least(0))
     """Env steps between checkpoints written to the run folder; 0: only by time and the last."""
-    checkpoint_seconds: float = checked(30.0, number_at_least(0))
+    checkpoint_seconds: float = checked(10.0, number_at_least(0))
     """Training seconds between checkpoints written to the run folder (with a run folder only;
-    besides ``checkpoint_interval``), so an interrupted run loses at most this much; 0 turns
-    the timed checkpoints off."""
+    besides ``checkpoint_interval``), so a killed run loses at most this much; the first comes
+    as soon as the agent has learned (its first update). A checkpoint with the replay buffer
+    (``save_buffer``) waits at least a minute: it is far larger. 0 turns the timed checkpoints
+    off."""
     torch_threads: int | None = checked(1, optional(int_in(1, MAX_TORCH_THREADS)))
     """Torch intra-op threads while training (restored afterwards); ``None`` keeps torch's.
 
@@ -369,3 +372,14 @@ class PPOConfig(RunConfig):
                 f"a divisor of num_envs * n_steps ({self.num_envs} * {self.n_steps} = "
                 f"{self.rollout_size})"
             )
+
+
+def config_class(algo: str) -> type[RunConfig]:
+    """The config class of an algorithm, by the name a checkpoint records (``"dqn"``).
+
+    :raises ConfigError: for a name no config class has.
+    """
+    classes = {cls.algo: cls for cls in RunConfig.__subclasses__() if cls.algo}
+    if algo not in classes:
+        raise ConfigError(f"no config for algorithm {algo!r}; valid: {', '.join(sorted(classes))}")
+    return classes[algo]

@@ -133,7 +133,14 @@ def quickstart(
     )
     # The CPU on every machine: this small network trains fastest there, and a first run
     # should not depend on which GPU (if any) a machine has.
-    run = train(cfg, device="cpu", callbacks=[Dashboard(mode="text", file=file), stop], run_dir=out)
+    # A quickstart is a demo run again and again: it replaces the last one, on purpose.
+    run = train(
+        cfg,
+        device="cpu",
+        callbacks=[Dashboard(mode="text", file=file), stop],
+        run_dir=out,
+        overwrite=True,
+    )
     _say(run.summary(), file)
     reached = stop.steps is not None
     if reached:

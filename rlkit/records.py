@@ -246,6 +246,8 @@ class TrainResult:
     :param model_spec: how to rebuild the network (``model.spec``; see :mod:`rlkit.models`).
     :param checkpoint_path: where the final checkpoint was written, if it was.
     :param stopped_early: a callback stopped training before ``total_steps``.
+    :param stopped_by: what stopped it from outside (``"SIGINT"``, ``"SIGTERM"``…, see
+        :mod:`rlkit.stopping`), or ``None``.
     :param device_report: where it ran and why, as plain data: the local device report
         (:class:`rlkit.devices.DeviceReport`) or, for a run on a Ray cluster, the node it ran
         on (:class:`rlkit.remote.RemoteDeviceReport`).
@@ -261,6 +263,7 @@ class TrainResult:
     model_spec: dict[str, Any] | None = None
     checkpoint_path: str | None = None
     stopped_early: bool = False
+    stopped_by: str | None = None
     device_report: dict[str, Any] | None = None
 
     def portable(self) -> TrainResult:

@@ -37,6 +37,9 @@ class RunFolderError(UserError, OSError):
     training stopped there and the folder's previous checkpoint is untouched."""
 
 
+BUFFER_CHECKPOINT_S = 60.0
+"""Fewest training seconds between timed checkpoints that hold the replay buffer."""
+
 # config.algo -> the module and class of its Agent (imported when used).
 ALGORITHMS: dict[str, tuple[str, str]] = {
     "dqn": ("rlkit.agents.dqn", "DQNAgent"),
@@ -150,8 +153,11 @@ class Trainer:
         resume_from: str | Path | None = None,
         save_buffer: bool = False,
         ray_address: str | None = None,
+        overwrite: bool = False,
     ):
         self.config = config
+        self.overwrite = overwrite
+        self.stop_reason: str | None = None
         self.ray_address = ray_address
         self.agent_cls = agent_cls
         self.requested_device = device
@@ -267,6 +273,13 @@ class Trainer:
         self._ep_return[ended] = 0.0
         self._ep_len[ended] = 0
 
+    def request_stop(self, reason: str = "request_stop") -> None:
+        """End the run after the current iteration, with its checkpoint and records written:
+        how a person's stop reaches the engine (signals become this call at the entry points,
+        a Ray actor calls it directly). Safe from a signal handler or another thread."""
+        if self.stop_reason is None:
+            self.stop_reason = reason
+
     def train_seconds(self) -> float:
         """Training seconds so far (evaluations and checkpoints excluded)."""
         return time.perf_counter() - self._clock0
@@ -279,11 +292,19 @@ class Trainer:
         from rlkit.envs.vector import make_env_pool, make_vector_env
 
         c = self.config
-        if self.run_dir is not None:  # a bad path fails now, not after training
+        self.folder = None
+        if self.run_dir is not None:  # a bad path, a busy or a finished folder fail now
             from rlkit.checkpoints import cleanup_temp_files
+            from rlkit.run_folder import RunFolder
 
-            self.run_dir.mkdir(parents=True, exist_ok=True)
-            cleanup_temp_files(self.run_dir / "checkpoint.pt")  # left by a killed run
+            resume = self.resume_from is not None
+            self.folder = RunFolder.open(self.run_dir, resume=resume, overwrite=self.overwrite)
+            try:
+                cleanup_temp_files(self.folder.checkpoint)  # left by a killed run
+                self.folder.write_config(c)
+            except BaseException:
+                self.folder.close()
+                raise
         self.device, self.device_report = select_device(self.requested_device)
         threads_before = torch.get_num_threads()
         flags_before: dict[str, Any] = {}  # torch flags the device plan changed
@@ -327,6 +348,8 @@ class Trainer:
             self.envs.close()
             if self._eval_env is not None:
                 self._eval_env.close()
+            if self.folder is not None:
+                self.folder.close()
 
     def _loop(self, agent: Agent) -> TrainResult:
         c, h = self.config, self.history
@@ -342,11 +365,14 @@ class Trainer:
         next_ckpt = next_multiple(step, c.checkpoint_interval)
         self._clock0 = time.perf_counter() - h.train_seconds
         every = c.checkpoint_seconds or math.inf
+        if self.save_buffer:  # the buffer is far larger than the weights: fewer of those
+            every = max(every, BUFFER_CHECKPOINT_S)
         next_ckpt_s = h.train_seconds + every
+        learned = agent.updates > 0
         for cb in self.callbacks:
             cb.bind(agent)
         self._emit("start")
-        while self.env_steps < c.total_steps and not self.stopped:
+        while self.env_steps < c.total_steps and not self.stopped and self.stop_reason is None:
             agent.iterate(self)
             step = self.env_steps
             h.env_steps, h.updates = step, agent.updates
@@ -362,8 +388,11 @@ class Trainer:
                 if any([bool(cb.on_eval(progress)) for cb in self.callbacks]):
                     self.stopped = True
             due = step >= next_ckpt or h.train_seconds >= next_ckpt_s
+            if not learned and agent.updates > 0:  # the first thing worth keeping
+                learned, due = True, due or every < math.inf
             # The run's last step is checkpointed once, after the loop, with its last log row.
-            if self.run_dir is not None and due and step < c.total_steps and not self.stopped:
+            done = step >= c.total_steps or self.stopped or self.stop_reason is not None
+            if self.run_dir is not None and due and not done:
                 next_ckpt = next_multiple(step, c.checkpoint_interval)
                 next_ckpt_s = h.train_seconds + every
                 self._paused(self._checkpoint)
@@ -381,6 +410,7 @@ class Trainer:
             model_spec=getattr(agent.model, "spec", None),
             checkpoint_path=None if ckpt is None else str(ckpt),
             stopped_early=self.stopped,
+            stopped_by=self.stop_reason,
             device_report={**self.device_report.to_dict(), "plan": self.device_plan.describe()},
         )
 
@@ -490,13 +520,14 @@ class Trainer:
         """Write ``checkpoint.pt``, ``history.json`` and ``episodes.csv`` to the run folder."""
         from rlkit.atomic import write_bytes, write_json
         from rlkit.checkpoints import save_checkpoint
+        from rlkit.run_folder import CHECKPOINT, EPISODES, HISTORY
 
         h, agent = self.history, self.agent
         extra = agent.state_dict(self.save_buffer)
         extra.setdefault("rng", {})["torch"] = torch.get_rng_state()
         extra["history"] = h.to_dict()
         path = save_checkpoint(
-            self.run_dir / "checkpoint.pt",
+            self.run_dir / CHECKPOINT,
             model=agent.model,
             metadata={
                 "algo": self.config.algo,
@@ -512,8 +543,8 @@ class Trainer:
             },
             extra_state=extra,
         )
-        write_json(self.run_dir / "history.json", h.to_dict())
-        write_bytes(self.run_dir / "episodes.csv", h.episodes_csv())
+        write_json(self.run_dir / HISTORY, h.to_dict())
+        write_bytes(self.run_dir / EPISODES, h.episodes_csv())
         return Path(path)
 
     def _resume(self, path: str | Path) -> None:
@@ -559,6 +590,7 @@ def train(
     save_buffer: bool = False,
     workers: int | None = None,
     ray_address: str | None = None,
+    overwrite: bool = False,
 ) -> TrainResult:
     """Train the algorithm a config describes.
 
@@ -585,9 +617,15 @@ def train(
     :param ray_address: the Ray cluster the rollout workers run in; ``None`` is
         ``$RAY_ADDRESS``, else an embedded local cluster (kept up for the next run;
         :func:`rlkit.remote.disconnect` stops it).
+    :param overwrite: let a fresh run replace the trained run ``run_dir`` holds; without it
+        (and without ``resume_from``) such a folder is refused (:mod:`rlkit.run_folder`).
     :return: a :class:`rlkit.records.TrainResult` with the live model.
+    :raises rlkit.stopping.TrainingInterrupted: the run was stopped (Ctrl-C, a kernel
+        interrupt, SIGTERM, SIGHUP) after finishing its current iteration and writing its
+        checkpoint; ``err.result`` is the partial result, live model included.
     """
     from rlkit.remote.cluster import is_ray_device, parse_device
+    from rlkit.stopping import TrainingInterrupted, stop_on_signals
 
     if workers is not None:
         agent_class(config)  # a config that is not one is named before anything else
@@ -609,8 +647,9 @@ def train(
             run_dir=run_dir,
             resume_from=resume_from,
             save_buffer=save_buffer,
+            overwrite=overwrite,
         )
-    return Trainer(
+    trainer = Trainer(
         config,
         agent_class(config),
         device,
@@ -619,4 +658,10 @@ def train(
         resume_from,
         save_buffer,
         ray_address=ray_address,
-    ).run()
+        overwrite=overwrite,
+    )
+    with stop_on_signals(trainer.request_stop):
+        result = trainer.run()
+    if result.stopped_by is not None:
+        raise TrainingInterrupted(result, result.stopped_by)
+    return result

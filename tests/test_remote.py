@@ -295,6 +295,58 @@ def test_trains_on_a_node_cpu_through_ray_client_and_streams_progress(
     assert report["timings"]["records"] == len(rec.events)
 
 
+def _training_workers() -> list[int]:
+    """Pids of live processes whose title Ray set to ray::TrainingWorker."""
+    found = []
+    for pid in os.listdir("/proc"):
+        try:
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except (OSError, ValueError):
+            continue
+        if pid.isdigit() and cmd.startswith(b"ray::TrainingWorker"):
+            found.append(int(pid))
+    return found
+
+
+@pytest.mark.slow
+def test_a_remote_run_stopped_here_stops_its_worker_and_keeps_its_checkpoint_here(
+    gpu_cluster, ray_env, tmp_path
+):
+    """Ctrl-C in the notebook during remote.train: the worker finishes its step and checkpoints,
+    the checkpoint lands in the local run_dir, and no worker is left training."""
+    from rlkit import remote
+    from rlkit.checkpoints import load_checkpoint
+    from rlkit.stopping import TrainingInterrupted
+
+    class CtrlCAtTheFirstLog(Recorder):
+        def on_log(self, progress):
+            super().on_log(progress)
+            if progress.env_steps >= 500 and not getattr(self, "sent", False):
+                self.sent = True
+                signal.raise_signal(signal.SIGINT)
+
+    rec = CtrlCAtTheFirstLog()
+    with pytest.raises(TrainingInterrupted) as stopped:
+        remote.train(
+            _tiny(total=1_000_000),
+            gpu_cluster.client_address,
+            token=gpu_cluster.token,
+            require_gpu=False,
+            callbacks=[rec],
+            run_dir=tmp_path,
+            timeout_s=60,
+        )
+    result = stopped.value.result
+    steps = result.history.env_steps
+    assert stopped.value.reason == "SIGINT" and 500 <= steps < 1_000_000
+    assert result.checkpoint_path == str(tmp_path / "checkpoint.pt")
+    assert load_checkpoint(tmp_path / "checkpoint.pt").progress["env_steps"] == steps
+    deadline = time.monotonic() + 60
+    while _training_workers() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not _training_workers()
+
+
 def _kill_training_worker() -> bool:
     """SIGKILL the process whose title Ray set to ray::TrainingWorker."""
     for pid in os.listdir("/proc"):

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import shlex
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +26,10 @@ def parse_overrides(pairs: list[str] | None) -> dict[str, str]:
 
 @command("train", help="train an agent from a named preset; writes checkpoint, history, curves")
 def _train(p: argparse.ArgumentParser) -> Handler:
-    p.add_argument("--preset", required=True, help="preset name, e.g. vizdoom_simpler_basic")
+    p.add_argument(
+        "--preset",
+        help="preset name, e.g. vizdoom_simpler_basic (with --resume: default, the run's own)",
+    )
     p.add_argument(
         "--device",
         default="auto",
@@ -56,7 +61,16 @@ def _train(p: argparse.ArgumentParser) -> Handler:
     p.add_argument(
         "--set", action="append", metavar="KEY=VALUE", help="override a config field (repeatable)"
     )
-    p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue OUT's run from OUT/checkpoint.pt (its config unless --preset is given)",
+    )
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the trained run OUT holds (without it such a folder is refused)",
+    )
     p.add_argument(
         "--save-buffer", action="store_true", help="keep the replay buffer in checkpoints"
     )
@@ -65,29 +79,35 @@ def _train(p: argparse.ArgumentParser) -> Handler:
     )
 
     def run(args: argparse.Namespace) -> int:
-        from rlkit.atomic import write_json
         from rlkit.devices import select_device
         from rlkit.presets import preset
         from rlkit.remote.cluster import is_ray_device, parse_device
+        from rlkit.run_folder import CHECKPOINT
         from rlkit.training import train
         from rlkit.ui.dashboard import Dashboard
 
-        cfg = preset(args.preset, **parse_overrides(args.set))
+        out = Path(args.out)
+        resume = out / CHECKPOINT if args.resume else None
+        if args.resume and args.overwrite:
+            raise ValueError("--resume continues OUT's run and --overwrite replaces it: give one")
+        if resume is not None and not resume.exists():
+            raise ValueError(f"--resume: no checkpoint at {resume}; train without --resume first")
+        if args.preset is None and resume is None:
+            raise ValueError("--preset is required for a new run (--resume continues OUT's run)")
+        overrides = parse_overrides(args.set)
+        cfg = preset(args.preset, **overrides) if args.preset else _config_of(resume, overrides)
         # The device, too, before the run folder is made: a typo must not wait for the envs.
         if is_ray_device(args.device):
             parse_device(args.device)
         else:
             select_device(args.device)
-        out = Path(args.out)
-        resume = out / "checkpoint.pt" if args.resume else None
-        if resume is not None and not resume.exists():
-            raise ValueError(f"--resume: no checkpoint at {resume}; train without --resume first")
         make_folder(out, "run folder")  # now: a bad --out must not wait for the end of training
         common = dict(
             callbacks=[Dashboard(mode=args.dashboard)],
             run_dir=out,
             resume_from=resume,
             save_buffer=args.save_buffer,
+            overwrite=args.overwrite,
         )
         if is_ray_device(args.device):
             from rlkit import remote
@@ -103,13 +123,38 @@ def _train(p: argparse.ArgumentParser) -> Handler:
             print(remote.RemoteDeviceReport.from_dict(result.device_report))
         else:
             result = train(cfg, device=args.device, **common)
-        write_json(out / "config.json", {"preset": args.preset, "config": cfg.to_dict()})
         _save_curves(result, out / "returns.png")
         print(result.summary())
-        print(f"wrote {out}/checkpoint.pt, history.json, episodes.csv, returns.png")
+        print(f"wrote {out}/checkpoint.pt, history.json, episodes.csv, config.json, returns.png")
         return 0
 
-    return run
+    def run_stoppable(args: argparse.Namespace) -> int:
+        from rlkit.stopping import EXIT_STATUS, TrainingInterrupted
+
+        try:
+            return run(args)
+        except TrainingInterrupted as e:
+            h, out = e.result.history, shlex.quote(str(args.out))
+            saved = e.result.checkpoint_path or "no checkpoint"
+            print(
+                f"rlkit: stopped by {e.reason} at env step {h.env_steps:,} of "
+                f"{e.result.config.total_steps:,}; checkpoint: {saved}; resume with: "
+                f"python -m rlkit train --resume --out {out}",
+                file=sys.stderr,
+                flush=True,
+            )
+            return EXIT_STATUS.get(e.reason, 130)
+
+    return run_stoppable
+
+
+def _config_of(checkpoint: Path, overrides: dict[str, str]) -> Any:
+    """The config a run folder's checkpoint was trained with, with ``--set`` overrides."""
+    from rlkit.checkpoints import load_checkpoint
+    from rlkit.config import config_class
+
+    meta = load_checkpoint(checkpoint, map_location="cpu").metadata
+    return config_class(meta["algo"]).from_dict(meta["config"]).replace(**overrides)
 
 
 def _save_curves(result: Any, path: Path) -> None:

@@ -35,6 +35,8 @@ from rlkit.remote.cluster import (
     resources,
 )
 from rlkit.remote.node import RemoteDeviceReport, check_node, local_facts
+from rlkit.run_folder import CHECKPOINT, RunFolder
+from rlkit.stopping import TrainingInterrupted, stop_on_signals
 
 __all__ = [
     "RAY_DEVICE_FORMS",
@@ -70,7 +72,7 @@ def _resume_files(path: str | Path | None) -> dict[str, bytes] | None:
     from rlkit.checkpoints import load_checkpoint
 
     load_checkpoint(path, map_location="cpu")  # refuses a bad or unsafe file here, not there
-    return {"checkpoint.pt": Path(path).read_bytes()}
+    return {CHECKPOINT: Path(path).read_bytes()}
 
 
 def _bounded_get(ray: Any, ref: Any, timeout_s: float, doing: str) -> Any:
@@ -99,8 +101,14 @@ def train(
     allow_unauthenticated: bool = False,
     ship_code: bool = True,
     poll_s: float = 0.5,
+    overwrite: bool = False,
 ) -> Any:
     """Train ``config`` on a node of a Ray cluster and bring the result back.
+
+    Stopped here (Ctrl-C, a kernel interrupt, SIGTERM, SIGHUP), the worker is told to stop:
+    it finishes its iteration and writes its checkpoint, which is copied into ``run_dir``,
+    the worker is killed (nothing is left training on the cluster), and
+    :class:`rlkit.stopping.TrainingInterrupted` carries the partial result.
 
     :param address: ``None`` (``$RAY_ADDRESS``, else an embedded local cluster),
         ``"ray://HOST:10001"`` (Ray Client) or ``"HOST:6379"`` (from a cluster node).
@@ -119,18 +127,72 @@ def train(
     :param allow_unauthenticated: connect even to a cluster that demands no token.
     :param ship_code: send this rlkit to a cluster given by address with the job (Ray's
         ``runtime_env`` py_modules), so its nodes run the same rlkit code as this notebook.
+    :param overwrite: let this run replace a trained run in ``run_dir`` (see
+        :mod:`rlkit.run_folder`; refused otherwise unless resuming).
     :return: the :class:`~rlkit.records.TrainResult` (CPU weights; ``device_report`` holds the
         :class:`RemoteDeviceReport` and the transfer timings).
     :raises RemoteError: every failure, as one sentence saying what to do.
     """
-    from rlkit.atomic import write_bytes
     from rlkit.training import agent_class
 
     agent_class(config)  # a TypeError for a non-config, before any cluster starts
     _check_callbacks(callbacks)
     local_dir = Path(run_dir) if run_dir is not None else _default_run_dir()
-    local_dir.mkdir(parents=True, exist_ok=True)
     resume = _resume_files(resume_from)
+    stop_request = _StopRequest()
+    folder = RunFolder.open(local_dir, resume=resume is not None, overwrite=overwrite)
+    try:
+        with stop_on_signals(stop_request.request):
+            result = _train_on_cluster(
+                config,
+                address,
+                require_gpu,
+                timeout_s,
+                callbacks,
+                remote_callbacks,
+                local_dir,
+                resume,
+                save_buffer,
+                token,
+                allow_unauthenticated,
+                ship_code,
+                poll_s,
+                stop_request,
+            )
+    finally:
+        folder.close()
+    if result.stopped_by is not None:
+        raise TrainingInterrupted(result, result.stopped_by)
+    return result
+
+
+class _StopRequest:
+    """A stop asked for here, until it is passed on to the worker."""
+
+    def __init__(self) -> None:
+        self.reason: str | None = None
+
+    def request(self, reason: str) -> None:
+        self.reason = self.reason or reason
+
+
+def _train_on_cluster(
+    config: Any,
+    address: str | None,
+    require_gpu: bool,
+    timeout_s: float,
+    callbacks: Sequence[Any],
+    remote_callbacks: Sequence[Any],
+    local_dir: Path,
+    resume: dict[str, bytes] | None,
+    save_buffer: bool,
+    token: str | None,
+    allow_unauthenticated: bool,
+    ship_code: bool,
+    poll_s: float,
+    stop_request: _StopRequest,
+) -> Any:
+    from rlkit.atomic import write_bytes
 
     conn = connect(
         address,
@@ -182,8 +244,11 @@ def train(
         )
         run_ref = actor.run.remote(config, device, resume, save_buffer, tuple(remote_callbacks))
         t_run = time.perf_counter()
-        done = False
+        done, told = False, False
         while not done:
+            if stop_request.reason is not None and not told:  # finish the step, checkpoint, end
+                actor.interrupt.remote(stop_request.reason)
+                told = True
             done = bool(ray.wait([run_ref], timeout=poll_s)[0])
             records, files = _bounded_get(ray, actor.drain.remote(), timeout_s, "polling")
             now = time.time()
@@ -201,7 +266,7 @@ def train(
         result = _bounded_get(ray, run_ref, timeout_s, "fetching the result")
         timings["result_transfer_s"] = time.perf_counter() - t_get
     except ray.exceptions.RayActorError as e:
-        saved = local_dir / "checkpoint.pt"
+        saved = local_dir / CHECKPOINT
         last = (
             f"its last checkpoint (env step {steps_saved}) is at {saved}; continue with "
             f"remote.train(config, resume_from={str(saved)!r})"
@@ -224,6 +289,6 @@ def train(
     timings["records"] = len(lat)
     result.device = f"{device} on Ray node {facts['node_ip']}"
     result.device_report = {**report.to_dict(), "timings": timings}
-    if (local_dir / "checkpoint.pt").exists():
-        result.checkpoint_path = str(local_dir / "checkpoint.pt")
+    if (local_dir / CHECKPOINT).exists():
+        result.checkpoint_path = str(local_dir / CHECKPOINT)
     return result

@@ -1,4 +1,4 @@
-"""The process that trains on the cluster: a threaded Ray actor around :func:`rlkit.training.train`.
+"""The process that trains on the cluster: a threaded Ray actor around the engine (a Trainer).
 
 It lives in the package (not in a notebook) so Ray pickles it by reference and a worker imports
 the same code. One thread runs :meth:`TrainingWorker.run`; the client's polls
@@ -17,9 +17,8 @@ from typing import Any
 
 from rlkit.records import Progress
 from rlkit.remote.node import node_facts
+from rlkit.run_folder import RUN_FILES
 from rlkit.training import Callback
-
-RUN_FILES = ("checkpoint.pt", "history.json", "episodes.csv")
 
 
 class _Relay(Callback):
@@ -39,7 +38,7 @@ class _Relay(Callback):
         return self.worker.stop_requested
 
     def on_checkpoint(self, path: Path) -> None:
-        files = {name: (path.parent / name).read_bytes() for name in RUN_FILES}
+        files = {name: (path.parent / name).read_bytes() for name in RUN_FILES}  # written now
         with self.worker.lock:
             self.worker.files = files
 
@@ -52,6 +51,8 @@ class TrainingWorker:
         self.records: list[tuple[float, Progress]] = []
         self.files: dict[str, bytes] | None = None
         self.stop_requested = False
+        self.interrupted: str | None = None
+        self.trainer: Any = None
         self.run_dir = Path(tempfile.mkdtemp(prefix="rlkit-remote-"))
 
     def facts(self) -> dict[str, Any]:
@@ -70,21 +71,26 @@ class TrainingWorker:
 
         :param resume: the files of a checkpoint to continue from (``checkpoint.pt``).
         """
-        from rlkit.training import train
+        from rlkit.run_folder import CHECKPOINT
+        from rlkit.training import Trainer, agent_class
 
         resume_from = None
         if resume:
             resume_from = self.run_dir / "resume.pt"
-            resume_from.write_bytes(resume["checkpoint.pt"])
-        result = train(
+            resume_from.write_bytes(resume[CHECKPOINT])
+        # The engine itself, not train(): a stop comes through interrupt(), not a signal.
+        self.trainer = Trainer(
             config,
-            device=device,
-            callbacks=[*callbacks, _Relay(self)],
-            run_dir=self.run_dir,
-            resume_from=resume_from,
-            save_buffer=save_buffer,
+            agent_class(config),
+            device,
+            [*callbacks, _Relay(self)],
+            self.run_dir,
+            resume_from,
+            save_buffer,
         )
-        return result.portable()
+        if self.interrupted is not None:  # asked before the trainer existed
+            self.trainer.request_stop(self.interrupted)
+        return self.trainer.run().portable()
 
     def drain(self) -> tuple[list[tuple[float, Progress]], dict[str, bytes] | None]:
         """The records made since the last call, and the newest checkpoint's files if new."""
@@ -96,6 +102,13 @@ class TrainingWorker:
     def stop(self) -> None:
         """Stop at the next evaluation (a client-side callback asked to)."""
         self.stop_requested = True
+
+    def interrupt(self, reason: str) -> None:
+        """Stop now: finish the current iteration, write the checkpoint, end (the client was
+        interrupted)."""
+        self.interrupted = reason
+        if self.trainer is not None:
+            self.trainer.request_stop(reason)
 
     def cleanup(self) -> None:
         shutil.rmtree(self.run_dir, ignore_errors=True)
