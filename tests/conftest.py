@@ -118,6 +118,27 @@ def pytest_sessionfinish(session, exitstatus):
             print(line)
 
 
+def processes_gone(pids, within: float = 60.0) -> bool:
+    """Whether every process in ``pids`` has exited (zombies count as gone), waiting for it up
+    to ``within`` seconds: a bound, not a wait, since a loaded machine reaps slowly."""
+    import time
+
+    import psutil
+
+    def alive(pid: int) -> bool:
+        try:
+            return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+        except psutil.NoSuchProcess:
+            return False
+
+    deadline = time.monotonic() + within
+    while any(alive(p) for p in pids):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
 def _has_proc() -> bool:
     import os
 

@@ -6,11 +6,9 @@ transition or a rollout column that mixes envs or skips steps shows up."""
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
-import psutil
 import pytest
+from conftest import processes_gone
 from tagged_env import ENV_ID, length_of, reward_of
 
 from rlkit.buffers import PerEnvStaging, ReplayBuffer, RolloutBuffer
@@ -42,8 +40,7 @@ def _sampled(buf, rounds=5):
 
 
 def _gone(pids):
-    time.sleep(0.2)
-    return not [p for p in pids if psutil.pid_exists(p) and psutil.Process(p).status() != "zombie"]
+    return processes_gone(pids)
 
 
 def _check_episode_rows(history, tags):

