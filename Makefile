@@ -89,7 +89,7 @@ UNDER_LOAD_RUNS ?= 3
 UNDER_LOAD_TESTS ?= tests
 test-under-load: $(STAMP) browser xvfb
 	$(PY) tests/under_load.py --runs $(UNDER_LOAD_RUNS) --json $(RUNS)/under-load.json \
-	  $(UNDER_LOAD_TESTS)
+	  -- $(UNDER_LOAD_TESTS) -n $(PYTEST_WORKERS) --dist loadfile
 
 # Teaching scale: the notebooks' own parameters, outputs in runs/notebooks/.
 notebooks: $(STAMP)
