@@ -64,9 +64,9 @@ lint: $(STAMP)
 	$(PY) -m ruff check rlkit tests notebooks
 	$(PY) -m ruff format --check rlkit tests
 
-# Two processes, each taking whole test files (module-scoped fixtures such as a Ray cluster
+# Three processes, each taking whole test files (module-scoped fixtures such as a Ray cluster
 # start once): the suite's start-ups wait more than they compute. PYTEST_WORKERS=0: one process.
-PYTEST_WORKERS ?= 2
+PYTEST_WORKERS ?= 3
 unit: $(STAMP) browser xvfb
 	$(PY) -m pytest tests -n $(PYTEST_WORKERS) --dist loadfile
 

@@ -165,6 +165,23 @@ HEAVY_FIRST = (
 )
 
 
+# Files that start Ray clusters of their own (`ray start` on loopback, embedded ones): two such
+# clusters at once on one machine fight over Ray's default ports, so under pytest-xdist these
+# files form one scope and run on one worker, one after the other.
+RAY_FILES = ("test_remote.py", "test_rollout_workers.py")
+
+
+def pytest_xdist_make_scheduler(config, log):
+    from xdist.scheduler import LoadFileScheduling
+
+    class OneRayAtATime(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            scope = super()._split_scope(nodeid)
+            return "ray clusters" if scope.rsplit("/", 1)[-1] in RAY_FILES else scope
+
+    return OneRayAtATime(config, log)
+
+
 def pytest_collection_modifyitems(session, config, items):
     rank = {name: i for i, name in enumerate(HEAVY_FIRST)}
     items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable within a file

@@ -95,7 +95,11 @@ def _train(p: argparse.ArgumentParser) -> Handler:
         if args.preset is None and resume is None:
             raise ValueError("--preset is required for a new run (--resume continues OUT's run)")
         overrides = parse_overrides(args.set)
-        cfg = preset(args.preset, **overrides) if args.preset else _config_of(resume, overrides)
+        cfg = (
+            preset(args.preset, **overrides)
+            if args.preset is not None
+            else _config_of(resume, overrides)
+        )
         # The device, too, before the run folder is made: a typo must not wait for the envs.
         if is_ray_device(args.device):
             parse_device(args.device)
