@@ -65,6 +65,9 @@ def start_cluster(
     if gpu_node:
         second_node = {"cpus": 1, "gpus": 1}
     env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
+    # Ray Client's proxy gives each client's server 30 s to answer; importing Ray in that new
+    # process took longer on a loaded 2-core machine ("Starting Ray client server failed").
+    env["RAY_CLIENT_SERVER_CHECK_CHANNEL_TIMEOUT_S"] = "300"
     env["RAY_AUTH_MODE"] = "token" if token else "disabled"
     if token:
         env["RAY_AUTH_TOKEN"] = token
