@@ -39,3 +39,19 @@ class Corridor(gym.Env):
 
 
 gym.register("Corridor-v0", entry_point=Corridor)
+
+
+def dqn_config():
+    """The DQN config the resume tests train on this env: 480 steps, checkpoints at episode
+    boundaries when cut at 240."""
+    from rlkit.presets import preset
+
+    return preset(
+        "cartpole",
+        env_id=ENV_ID,
+        total_steps=480,
+        learning_starts=40,
+        buffer_size=1_000,
+        eval_interval=0,
+        log_interval=40,
+    )

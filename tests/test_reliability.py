@@ -255,15 +255,7 @@ def test_half_then_resume_equals_straight_when_the_envs_restart_at_the_same_poin
     from rlkit.training import Callback, train
 
     if algo == "dqn":
-        cfg = preset(
-            "cartpole",
-            env_id=corridor_env.ENV_ID,
-            total_steps=480,
-            learning_starts=40,
-            buffer_size=1_000,
-            eval_interval=0,
-            log_interval=40,
-        )
+        cfg = corridor_env.dqn_config()
     else:
         cfg = preset(
             "cartpole_ppo",

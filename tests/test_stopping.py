@@ -103,15 +103,7 @@ def test_a_stopped_cli_run_keeps_its_checkpoint_and_says_how_to_resume(tmp_path,
 def _half_way_config():
     import corridor_env
 
-    cfg = preset(
-        "cartpole",
-        env_id=corridor_env.ENV_ID,
-        total_steps=480,
-        learning_starts=40,
-        buffer_size=1_000,
-        eval_interval=0,
-        log_interval=40,
-    )
+    cfg = corridor_env.dqn_config()
     return cfg, cfg.total_steps // 2
 
 
