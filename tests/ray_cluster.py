@@ -19,6 +19,7 @@ RAY_BIN = Path(sys.executable).with_name("ray")
 # A bound, not a wait: on a 2-core machine under load (the suite's other process, two CPU-bound
 # processes beside it) a head and a node took over 90 s to register.
 START_S = 300
+MAX_RESTARTS = 3
 ray_missing = rc.ray_version() is None or not RAY_BIN.exists()
 
 
@@ -81,45 +82,74 @@ def start_cluster(
         "--block",
     ]
 
-    def start(*args):
+    def start(*args) -> subprocess.Popen:
+        # Each node's agents get fixed ports: with port 0 the raylet waits a fixed 15 s for
+        # the agent to write its port to a file, and on a loaded 2-core machine the agent
+        # took longer and the raylet aborted ("Timed out waiting for file
+        # …/metrics_agent_port_…"), which ended the node.
+        agents = [
+            f"--dashboard-agent-grpc-port={free_port()}",
+            f"--dashboard-agent-listen-port={free_port()}",
+            f"--metrics-export-port={free_port()}",
+            f"--runtime-env-agent-port={free_port()}",
+        ]
         p = subprocess.Popen(
-            [str(RAY_BIN), "start", *args, *small],
+            [str(RAY_BIN), "start", *args, *agents, *small],
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             start_new_session=True,
         )
         cluster.groups.append(p.pid)
+        return p
 
     cluster = Cluster(f"127.0.0.1:{port}", f"ray://127.0.0.1:{client_port}", token or "", [])
-    try:
-        start(
-            "--head",
-            f"--port={port}",
-            f"--ray-client-server-port={client_port}",
-            f"--num-cpus={head_cpus}",
-            "--num-gpus=0",
+    head_args = (
+        "--head",
+        f"--port={port}",
+        f"--ray-client-server-port={client_port}",
+        f"--num-cpus={head_cpus}",
+        "--num-gpus=0",
+    )
+    node_args = ()
+    if second_node:
+        node_args = (
+            f"--address={cluster.address}",
+            f"--num-cpus={second_node.get('cpus', 1)}",
+            f"--num-gpus={second_node.get('gpus', 0)}",
         )
-        want = 1
-        if second_node:
-            deadline = time.time() + START_S
-            while time.time() < deadline and not listening(port):
-                time.sleep(0.2)
-            start(
-                f"--address={cluster.address}",
-                f"--num-cpus={second_node.get('cpus', 1)}",
-                f"--num-gpus={second_node.get('gpus', 0)}",
-            )
-            want = 2
+    try:
+        head = start(*head_args)
+        node = None
+        want = 2 if second_node else 1
+        restarts = 0
         deadline = time.time() + START_S
         while time.time() < deadline:
+            # `ray start --block` ends when a component of its node dies: a node that died
+            # while starting is started again (a few times), the rest of the wait is a bound.
+            if head.poll() is not None:
+                if restarts >= MAX_RESTARTS:
+                    break
+                restarts += 1
+                stop_cluster(cluster)
+                cluster.groups.clear()
+                head, node = start(*head_args), None
+            if second_node and listening(port):
+                if node is None:
+                    node = start(*node_args)
+                elif node.poll() is not None and restarts < MAX_RESTARTS:
+                    restarts += 1
+                    node = start(*node_args)
             try:
                 if len(cluster.node_ids()) >= want and listening(client_port):
                     return cluster
             except Exception:
                 pass
             time.sleep(0.5)
-        raise RuntimeError(f"the loopback Ray cluster did not come up within {START_S} s")
+        raise RuntimeError(
+            f"the loopback Ray cluster did not come up within {START_S} s "
+            f"({restarts} node restarts)"
+        )
     except BaseException:
         stop_cluster(cluster)
         raise
