@@ -70,6 +70,28 @@ def live_engines(session_only: bool = False) -> set[int]:
     return found
 
 
+def session_processes(title: bytes) -> list[int]:
+    """Pids of this session's live processes whose command line starts with ``title`` (for
+    example ``b"ray::TrainingWorker"``, the title Ray gives an actor's process): the same
+    marker as the engine check, so a notebook or a person's run beside the suite never counts."""
+    import os
+
+    marker = f"{SESSION_VAR}={os.environ.get(SESSION_VAR, '')}\0".encode()
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                if not f.read().startswith(title):
+                    continue
+        except OSError:
+            continue
+        if _has(entry, marker):
+            found.append(int(entry))
+    return found
+
+
 def _has(pid: str, marker: bytes) -> bool:
     try:
         with open(f"/proc/{pid}/environ", "rb") as f:
@@ -185,3 +207,19 @@ def pytest_xdist_make_scheduler(config, log):
 def pytest_collection_modifyitems(session, config, items):
     rank = {name: i for i, name in enumerate(HEAVY_FIRST)}
     items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable within a file
+
+
+@pytest.fixture(scope="session")
+def loopback_cluster():
+    """One token-guarded Ray cluster on loopback for the files that need real nodes (one
+    xdist scope, so one process starts it once): a head with no CPUs for tasks and a second
+    node with two CPUs and one GPU that it only claims, so every task and actor lands there."""
+    import secrets
+
+    from ray_cluster import ray_missing, start_cluster, stop_cluster
+
+    if ray_missing:
+        pytest.skip("ray is not installed")
+    cluster = start_cluster(secrets.token_hex(16), head_cpus=0, second_node={"cpus": 2, "gpus": 1})
+    yield cluster
+    stop_cluster(cluster)

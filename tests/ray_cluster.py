@@ -56,15 +56,12 @@ class Cluster:
 
 def start_cluster(
     token: str | None,
-    gpu_node: bool = False,
     *,
     head_cpus: int = 1,
     second_node: dict[str, int] | None = None,
 ) -> Cluster:
-    """A head (no GPUs, ``head_cpus`` CPUs) and, with ``gpu_node`` or ``second_node``, a node
-    that joins it: ``gpu_node`` is ``second_node={"cpus": 1, "gpus": 1}``."""
-    if gpu_node:
-        second_node = {"cpus": 1, "gpus": 1}
+    """A head (no GPUs, ``head_cpus`` CPUs) and, with ``second_node`` (``{"cpus": …, "gpus":
+    …}``), a node that joins it."""
     env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
     # Ray Client's proxy gives each client's server 30 s to answer; importing Ray in that new
     # process took longer on a loaded 2-core machine ("Starting Ray client server failed").

@@ -10,7 +10,6 @@ fails (its process groups are killed).
 from __future__ import annotations
 
 import os
-import secrets
 import signal
 import subprocess
 import sys
@@ -18,6 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import session_processes
 from ray_cluster import free_port, ray_missing, start_cluster, stop_cluster
 
 from rlkit.remote import cluster as rc
@@ -213,15 +213,6 @@ def ray_env(monkeypatch):
     rc.disconnect()
 
 
-@pytest.fixture(scope="module")
-def gpu_cluster():
-    if ray_missing:
-        pytest.skip("ray is not installed")
-    cluster = start_cluster(secrets.token_hex(16), gpu_node=True)
-    yield cluster
-    stop_cluster(cluster)
-
-
 def _tiny(total=3000, **kw):
     from rlkit.presets import preset
 
@@ -240,32 +231,32 @@ class Recorder(Callback):
 
 
 @pytest.mark.slow
-def test_a_client_without_the_right_token_is_turned_away(gpu_cluster, ray_env):
+def test_a_client_without_the_right_token_is_turned_away(loopback_cluster, ray_env):
     from rlkit import remote
 
     for token, message in (("0" * 32, "refused the token"), (None, "demands a token")):
         ray_env.setenv("HOME", "/nonexistent")  # no ~/.ray/auth_token to fall back on
         # rlkit's preflight answers (Ray's own retries would end in another error)
         with pytest.raises(remote.RemoteError, match=message):
-            remote.train(_tiny(), gpu_cluster.client_address, token=token, timeout_s=30)
+            remote.train(_tiny(), loopback_cluster.client_address, token=token, timeout_s=30)
 
 
 @pytest.mark.slow
-def test_require_gpu_lands_on_the_gpu_node_and_says_it_has_no_cuda(gpu_cluster, ray_env):
+def test_require_gpu_lands_on_the_gpu_node_and_says_it_has_no_cuda(loopback_cluster, ray_env):
     from rlkit import remote
 
-    nodes = gpu_cluster.node_ids()
+    nodes = loopback_cluster.node_ids()
     gpu_node = [n for n, res in nodes.items() if res.get("GPU")]
     assert len(nodes) == 2 and len(gpu_node) == 1
-    ray_env.setenv("RAY_AUTH_TOKEN", gpu_cluster.token)
+    ray_env.setenv("RAY_AUTH_TOKEN", loopback_cluster.token)
     with pytest.raises(remote.RemoteError, match="finds no CUDA device") as info:
-        remote.train(_tiny(), gpu_cluster.address, timeout_s=60)
+        remote.train(_tiny(), loopback_cluster.address, timeout_s=60)
     assert gpu_node[0][:12] in str(info.value)  # the worker ran on the GPU node
 
 
 @pytest.mark.slow
 def test_trains_on_a_node_cpu_through_ray_client_and_streams_progress(
-    gpu_cluster, ray_env, tmp_path
+    loopback_cluster, ray_env, tmp_path
 ):
     from rlkit import remote
     from rlkit.checkpoints import load_checkpoint
@@ -273,8 +264,8 @@ def test_trains_on_a_node_cpu_through_ray_client_and_streams_progress(
     rec = Recorder()
     result = remote.train(
         _tiny(),
-        gpu_cluster.client_address,
-        token=gpu_cluster.token,
+        loopback_cluster.client_address,
+        token=loopback_cluster.token,
         require_gpu=False,
         callbacks=[rec],
         run_dir=tmp_path,
@@ -289,26 +280,18 @@ def test_trains_on_a_node_cpu_through_ray_client_and_streams_progress(
     assert ckpt.metadata["progress"]["env_steps"] == 3000
     report = result.device_report
     assert report["selected"] == "cpu" and report["auth"] == "token"
-    assert report["node"]["node_id"] in gpu_cluster.node_ids()
+    assert report["node"]["node_id"] in loopback_cluster.node_ids()
     assert report["timings"]["records"] == len(rec.events)
 
 
 def _training_workers() -> list[int]:
-    """Pids of live processes whose title Ray set to ray::TrainingWorker."""
-    found = []
-    for pid in os.listdir("/proc"):
-        try:
-            cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
-        except (OSError, ValueError):
-            continue
-        if pid.isdigit() and cmd.startswith(b"ray::TrainingWorker"):
-            found.append(int(pid))
-    return found
+    """Pids of this session's live processes whose title Ray set to ray::TrainingWorker."""
+    return session_processes(b"ray::TrainingWorker")
 
 
 @pytest.mark.slow
 def test_a_remote_run_stopped_here_stops_its_worker_and_keeps_its_checkpoint_here(
-    gpu_cluster, ray_env, tmp_path
+    loopback_cluster, ray_env, tmp_path
 ):
     """Ctrl-C in the notebook during remote.train: the worker finishes its step and checkpoints,
     the checkpoint lands in the local run_dir, and no worker is left training."""
@@ -327,8 +310,8 @@ def test_a_remote_run_stopped_here_stops_its_worker_and_keeps_its_checkpoint_her
     with pytest.raises(TrainingInterrupted) as stopped:
         remote.train(
             _tiny(total=1_000_000),
-            gpu_cluster.client_address,
-            token=gpu_cluster.token,
+            loopback_cluster.client_address,
+            token=loopback_cluster.token,
             require_gpu=False,
             callbacks=[rec],
             run_dir=tmp_path,
@@ -346,21 +329,16 @@ def test_a_remote_run_stopped_here_stops_its_worker_and_keeps_its_checkpoint_her
 
 
 def _kill_training_worker() -> bool:
-    """SIGKILL the process whose title Ray set to ray::TrainingWorker."""
-    for pid in os.listdir("/proc"):
-        try:
-            cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
-        except (OSError, ValueError):
-            continue
-        if pid.isdigit() and cmd.startswith(b"ray::TrainingWorker"):
-            os.kill(int(pid), signal.SIGKILL)
-            return True
+    """SIGKILL this session's process whose title Ray set to ray::TrainingWorker."""
+    for pid in _training_workers():
+        os.kill(pid, signal.SIGKILL)
+        return True
     return False
 
 
 @pytest.mark.slow
 def test_a_worker_that_dies_is_named_and_its_last_checkpoint_resumes(
-    gpu_cluster, ray_env, tmp_path
+    loopback_cluster, ray_env, tmp_path
 ):
     from rlkit import remote
     from rlkit.checkpoints import load_checkpoint
@@ -371,12 +349,12 @@ def test_a_worker_that_dies_is_named_and_its_last_checkpoint_resumes(
             if (tmp_path / "checkpoint.pt").exists() and not getattr(self, "killed", False):
                 self.killed = _kill_training_worker()
 
-    ray_env.setenv("RAY_AUTH_TOKEN", gpu_cluster.token)
+    ray_env.setenv("RAY_AUTH_TOKEN", loopback_cluster.token)
     killer = KillAfterACheckpoint()
     with pytest.raises(remote.RemoteError, match="died") as info:
         remote.train(
             _tiny(total=200_000),
-            gpu_cluster.address,
+            loopback_cluster.address,
             require_gpu=False,
             callbacks=[killer],
             run_dir=tmp_path,
@@ -384,13 +362,13 @@ def test_a_worker_that_dies_is_named_and_its_last_checkpoint_resumes(
         )
     assert killer.killed
     message = str(info.value)
-    assert any(node[:12] in message for node in gpu_cluster.node_ids())  # names the node
+    assert any(node[:12] in message for node in loopback_cluster.node_ids())  # names the node
     assert "resume_from=" in message
     saved = load_checkpoint(tmp_path / "checkpoint.pt").metadata["progress"]["env_steps"]
     assert 0 < saved < 200_000
     resumed = remote.train(
         _tiny(total=saved + 1000),
-        gpu_cluster.address,
+        loopback_cluster.address,
         require_gpu=False,
         resume_from=tmp_path / "checkpoint.pt",
         run_dir=tmp_path / "again",
@@ -405,7 +383,7 @@ def test_an_open_cluster_is_refused_unless_the_user_opts_out(ray_env):
         pytest.skip("ray is not installed")
     from rlkit import remote
 
-    cluster = start_cluster(None, gpu_node=False)
+    cluster = start_cluster(None)
     try:
         with pytest.raises(remote.RemoteError, match="accepts clients without a token"):
             remote.connect(cluster.address)

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 from conftest import processes_gone
-from ray_cluster import ray_missing, start_cluster, stop_cluster
+from ray_cluster import ray_missing
 
 from rlkit.config import ConfigError
 from rlkit.distributed.rollout import RolloutWorker, side_by_side, weights_of
@@ -234,43 +234,33 @@ def test_a_worker_that_dies_is_named(embedded_ray):
         workers.close()
 
 
-@pytest.fixture(scope="module")
-def two_nodes():
-    """A head without CPUs for tasks and a second node with two: workers can only go there."""
-    if ray_missing:
-        pytest.skip("ray is not installed")
-    import secrets
-
-    cluster = start_cluster(secrets.token_hex(16), head_cpus=0, second_node={"cpus": 2})
-    yield cluster
-    stop_cluster(cluster)
-
-
 @needs_ray
 @pytest.mark.slow
-def test_workers_land_on_the_second_node_of_a_loopback_cluster(two_nodes, monkeypatch):
+def test_workers_land_on_the_second_node_of_a_loopback_cluster(loopback_cluster, monkeypatch):
     from rlkit.remote import cluster as rc
     from rlkit.training import train
 
     for var in ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN_PATH", "RAY_ADDRESS"):
         monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("RAY_AUTH_TOKEN", two_nodes.token)
+    monkeypatch.setenv("RAY_AUTH_TOKEN", loopback_cluster.token)
     rc.disconnect()
     try:
-        nodes = two_nodes.node_ids()
+        nodes = loopback_cluster.node_ids()
         second = [n for n, res in nodes.items() if res.get("CPU", 0) == 2]
         assert len(nodes) == 2 and len(second) == 1
         from rlkit.distributed.rollout import RolloutWorkers
 
         cfg = preset("cartpole_ppo", num_envs=2, rollout_workers=2, total_steps=128)
-        workers = RolloutWorkers(cfg, address=two_nodes.address)
+        workers = RolloutWorkers(cfg, address=loopback_cluster.address)
         try:
             assert workers.node_ids == second * 2
             frags, _ = workers.collect(weights_of(RolloutWorker(cfg, 0, 1).model), 8)
             assert [f.node_id for f in frags] == second * 2
         finally:
             workers.close()
-        result = train(cfg.replace(eval_interval=0), device="cpu", ray_address=two_nodes.address)
+        result = train(
+            cfg.replace(eval_interval=0), device="cpu", ray_address=loopback_cluster.address
+        )
         assert result.history.env_steps == 128
     finally:
         rc.disconnect()
