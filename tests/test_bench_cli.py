@@ -335,6 +335,8 @@ def test_help_does_not_import_heavy_modules():
         (["bench", "learner", "--threads", "0"], "--threads: must be an integer in [1, 1024]"),
         (["bench", "infer", "--checkpoint", ""], "--checkpoint: must be a path"),
         (["bench", "env", "a\u2028b"], "unrecognized arguments: a b"),
+        (["bench", "checkpoint", "--saves", "0"], "--saves: must be an integer ≥ 1"),
+        (["bench", "checkpoint", "--train-seconds", "-2"], "--train-seconds: must be a positive"),
     ],
 )
 def test_cli_usage_errors_exit_2(argv, match, capsys):
@@ -418,3 +420,30 @@ def test_cli_json_stdout_is_only_json(tmp_path):
     assert result == json.loads(out.read_text())
     assert _positive(result["rlkit_steps_per_s"]) and _positive(result["vector_steps_per_s"]["2"])
     assert "round 1/1" in proc.stderr  # progress goes to stderr
+
+
+def test_bench_checkpoint_refuses_an_unknown_preset_before_training(capsys):
+    assert cli.main(["bench", "checkpoint", "--preset", "nope"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "unknown preset 'nope'" in err
+
+
+def test_bench_checkpoint_times_saves_of_a_trained_run():
+    import json
+
+    from rlkit.bench.checkpoint_cost import bench_checkpoint, format_checkpoint_table
+
+    r = bench_checkpoint(("cartpole", "cartpole_ppo"), train_seconds=0.2, saves=2)
+    json.dumps(r)  # a plain record
+    assert r["benchmark"] == "checkpoint" and r["saves"] == 2
+    assert [(row["preset"], row["algo"]) for row in r["rows"]] == [
+        ("cartpole", "dqn"),
+        ("cartpole_ppo", "ppo"),
+    ]
+    for row in r["rows"]:
+        assert row["env_steps"] > 0 and len(row["save_ms"]) == 2 and row["save_ms_median"] > 0
+        assert {"checkpoint.pt", "history.json", "episodes.csv"} <= set(row["bytes"])
+        assert row["share_of_interval"] == pytest.approx(
+            row["save_ms_median"] / 1000 / row["checkpoint_seconds"], rel=1e-3
+        )
+    assert "cartpole_ppo" in format_checkpoint_table(r)

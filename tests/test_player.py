@@ -337,7 +337,9 @@ def test_window_shows_the_game_on_a_display(xvfb_display, shipped_checkpoint, tm
     try:
         deadline = time.monotonic() + 120
         while play.poll() is None and time.monotonic() < deadline:
-            box = box or _vizdoom_window(xvfb_display)
+            # Asked again each time: a window caught while being created has its first size
+            # and place, not those it is drawn at.
+            box = _vizdoom_window(xvfb_display) or box
             if box is not None:
                 image = ImageGrab.grab(xdisplay=xvfb_display)
                 w, h, x, y = box

@@ -81,6 +81,32 @@ def test_token_search_order(monkeypatch, tmp_path):
 
 
 @pytest.mark.skipif(ray_missing, reason="ray is not installed")
+def test_an_embedded_node_that_aborts_while_starting_is_started_again(monkeypatch):
+    """Ray's raylet aborts when its agent is slow to start (a fixed 15 s in Ray's C++ code;
+    reproduced here by delaying the agent's imports 25 s): connect starts a fresh node, a few
+    times, and any other error goes through at once."""
+    calls = []
+
+    class FakeRay:
+        def init(self, **kw):
+            calls.append(kw["address"])
+            if calls.count("local") < rc.EMBEDDED_START_TRIES:
+                raise Exception("The current node timed out during startup. This could happen")
+
+        def shutdown(self):
+            calls.append("shutdown")
+
+    rc._start_embedded(FakeRay(), 1, 100)
+    assert calls == ["local", "shutdown"] * (rc.EMBEDDED_START_TRIES - 1) + ["local"]
+
+    class Broken(FakeRay):
+        def init(self, **kw):
+            raise ValueError("object_store_memory is too small")
+
+    with pytest.raises(ValueError, match="too small"):
+        rc._start_embedded(Broken(), 1, 1)
+
+
 def test_an_unreachable_cluster_is_one_sentence_within_seconds():
     port = free_port()  # nothing listens there
     # rlkit's own sentence, not Ray's retry loop (which ends in another error after 20-30 s)

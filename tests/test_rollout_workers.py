@@ -190,6 +190,47 @@ def test_dqn_workers_feed_the_replay_buffer(embedded_ray, tmp_path):
 
 @needs_ray
 @pytest.mark.slow
+def test_a_run_on_rollout_workers_stopped_by_ctrl_c_keeps_its_round_and_leaves_no_actor(
+    embedded_ray, tmp_path
+):
+    """Ctrl-C (as JupyterLab delivers it) during a run on Ray rollout workers: the round ends,
+    the checkpoint and the records hold its step, and no RolloutWorker process is left."""
+    import json
+    import signal
+
+    from conftest import session_processes
+
+    from rlkit.checkpoints import load_checkpoint
+    from rlkit.run_folder import CHECKPOINT, HISTORY
+    from rlkit.stopping import TrainingInterrupted
+    from rlkit.training import Callback, train
+
+    class CtrlC(Callback):
+        def on_log(self, progress):
+            if progress.env_steps >= 512 and not getattr(self, "sent", False):
+                self.sent = True
+                signal.raise_signal(signal.SIGINT)
+
+    cfg = preset(
+        "cartpole_ppo", total_steps=10**6, eval_interval=0, log_interval=256, rollout_workers=2
+    )
+    with pytest.raises(TrainingInterrupted) as stopped:
+        train(cfg, device="cpu", run_dir=tmp_path, callbacks=[CtrlC()])
+    steps = stopped.value.result.history.env_steps
+    assert stopped.value.reason == "SIGINT" and 512 <= steps < 10**6
+    assert load_checkpoint(tmp_path / CHECKPOINT).progress["env_steps"] == steps
+    assert json.loads((tmp_path / HISTORY).read_text())["env_steps"] == steps
+    # Ray reaps the killed actors' processes in a moment: a bound, not a wait.
+    import time
+
+    deadline = time.monotonic() + 60
+    while session_processes(b"ray::RolloutWorker") and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not session_processes(b"ray::RolloutWorker")
+
+
+@needs_ray
+@pytest.mark.slow
 def test_backup_workers_leave_a_slow_worker_behind(embedded_ray):
     from rlkit.distributed.rollout import RolloutWorkers
 

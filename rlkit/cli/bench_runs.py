@@ -1,5 +1,6 @@
 """``rlkit bench scaling`` (past one process: Ray rollout workers, moving data) and ``rlkit
-bench soak`` (long runs: memory and throughput over minutes)."""
+bench soak`` (long runs: memory and throughput over minutes) and ``rlkit bench checkpoint``
+(what a checkpoint costs)."""
 
 from __future__ import annotations
 
@@ -88,6 +89,36 @@ def _bench_soak(p: argparse.ArgumentParser) -> Handler:
         if args.plot:
             _save_figure(result, args.plot)
         return emit(result, args, format_soak_table)
+
+    return run
+
+
+@command("bench checkpoint", help="what a checkpoint costs on the DQN and PPO presets")
+def _bench_checkpoint(p: argparse.ArgumentParser) -> Handler:
+    from rlkit.bench.checkpoint_cost import DEFAULT_PRESETS
+
+    p.add_argument("--preset", action="append", help="a preset (repeat; default: DQN and PPO)")
+    p.add_argument(
+        "--train-seconds", type=positive_float, default=15.0, help="training before the saves"
+    )
+    p.add_argument("--saves", type=positive_int, default=7, help="timed saves per preset")
+    add_output_arguments(p)
+
+    def run(args: argparse.Namespace) -> int:
+        from rlkit.bench.checkpoint_cost import bench_checkpoint, format_checkpoint_table
+        from rlkit.bench.harness import log_to_stderr
+        from rlkit.presets import preset
+
+        for name in args.preset or ():
+            preset(name)  # an unknown name is one sentence before anything trains
+        with stdout_to_stderr():
+            result = bench_checkpoint(
+                args.preset or DEFAULT_PRESETS,
+                args.train_seconds,
+                args.saves,
+                log=None if args.quiet else log_to_stderr,
+            )
+        return emit(result, args, format_checkpoint_table)
 
     return run
 

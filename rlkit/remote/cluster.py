@@ -274,6 +274,31 @@ class Connection:
 _current: Connection | None = None
 
 
+# Ray's raylet aborts when its node's agent has not written its port file 15 s after start (a
+# fixed wait in Ray 2.5x/2.60's C++ code, no setting changes it); the agent is a Python process
+# whose imports took longer on a loaded 2-core machine. The node that aborted is gone, so a new
+# one is started: a few tries, each a whole fresh start.
+EMBEDDED_START_TRIES = 3
+
+
+def _start_embedded(ray: Any, num_cpus: int, object_store_mb: int) -> None:
+    for attempt in range(1, EMBEDDED_START_TRIES + 1):
+        try:
+            ray.init(
+                address="local",  # a new cluster; None would join one `ray start` left running
+                num_cpus=num_cpus,
+                include_dashboard=False,
+                object_store_memory=object_store_mb * 1024**2,
+                log_to_driver=False,
+                configure_logging=False,
+            )
+            return
+        except Exception as e:
+            if "timed out during startup" not in str(e) or attempt == EMBEDDED_START_TRIES:
+                raise
+            ray.shutdown()
+
+
 def connect(
     address: str | None = None,
     token: str | None = None,
@@ -313,14 +338,7 @@ def connect(
         auth = "none" if mode == "disabled" else "token"
         if auth == "token":  # with no token yet, Ray writes a fresh one to ~/.ray/auth_token
             use_token(found)
-        ray.init(
-            address="local",  # a new cluster; None would join one `ray start` left running
-            num_cpus=num_cpus or os.cpu_count() or 1,
-            include_dashboard=False,
-            object_store_memory=object_store_mb * 1024**2,
-            log_to_driver=False,
-            configure_logging=False,
-        )
+        _start_embedded(ray, num_cpus or os.cpu_count() or 1, object_store_mb)
         source = found.source if found else "~/.ray/auth_token (made by Ray)"
         _current = Connection(None, "embedded", auth, source, time.perf_counter() - t0)
         return _current
