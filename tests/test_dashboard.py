@@ -391,3 +391,23 @@ def test_train_dqn_with_a_text_dashboard(capsys):
     assert lines[-1].startswith("done") and "300/300" in lines[-1]
     # The dashboard saw only Progress records, and rebuilt the run's whole history from them.
     assert d.history.to_dict() == result.history.to_dict() and not d.notes
+
+
+def test_widgets_say_a_run_stopped_by_ctrl_c_was_stopped(shown):
+    """JupyterLab's ■ during rlkit.train: the dashboard ends as stopped, not done."""
+    import signal
+
+    from rlkit.presets import preset
+    from rlkit.stopping import TrainingInterrupted
+    from rlkit.training import Callback, train
+
+    class CtrlC(Callback):
+        def on_log(self, progress):
+            if progress.env_steps >= 600:
+                signal.raise_signal(signal.SIGINT)
+
+    d = Dashboard(mode="widgets", refresh_seconds=0.01)
+    cfg = preset("cartpole", total_steps=100_000, eval_interval=0, log_interval=200)
+    with pytest.raises(TrainingInterrupted):
+        train(cfg, device="cpu", callbacks=[d, CtrlC()])
+    assert d._w_bar.bar_style == "warning" and "stopped after" in d._w_speed.value

@@ -95,8 +95,6 @@ def _bench_soak(p: argparse.ArgumentParser) -> Handler:
 
 @command("bench checkpoint", help="what a checkpoint costs on the DQN and PPO presets")
 def _bench_checkpoint(p: argparse.ArgumentParser) -> Handler:
-    from rlkit.bench.checkpoint_cost import DEFAULT_PRESETS
-
     p.add_argument("--preset", action="append", help="a preset (repeat; default: DQN and PPO)")
     p.add_argument(
         "--train-seconds", type=positive_float, default=15.0, help="training before the saves"
@@ -105,7 +103,11 @@ def _bench_checkpoint(p: argparse.ArgumentParser) -> Handler:
     add_output_arguments(p)
 
     def run(args: argparse.Namespace) -> int:
-        from rlkit.bench.checkpoint_cost import bench_checkpoint, format_checkpoint_table
+        from rlkit.bench.checkpoint_cost import (
+            DEFAULT_PRESETS,
+            bench_checkpoint,
+            format_checkpoint_table,
+        )
         from rlkit.bench.harness import log_to_stderr
         from rlkit.presets import preset
 
