@@ -83,10 +83,11 @@ def play(args: argparse.Namespace, record_frames: int = 0) -> tuple[dict[str, An
     from rlkit.envs.factory import is_vizdoom
     from rlkit.evaluation import evaluate, random_policy
     from rlkit.player import file_kind, load_policy
+    from rlkit.run_folder import CHECKPOINT
 
     path = Path(args.checkpoint)
-    if path.is_dir() and (path / "checkpoint.pt").is_file():
-        raise ValueError(f"{path} is a run folder; play {path / 'checkpoint.pt'}")
+    if path.is_dir() and (path / CHECKPOINT).is_file():
+        raise ValueError(f"{path} is a run folder; play {path / CHECKPOINT}")
     if not path.is_file():  # the wording load_checkpoint uses, whichever kind was meant
         raise FileNotFoundError(f"no checkpoint at {path}")
     kind = file_kind(path)

@@ -129,7 +129,9 @@ def _train(p: argparse.ArgumentParser) -> Handler:
             result = train(cfg, device=args.device, **common)
         _save_curves(result, out / "returns.png")
         print(result.summary())
-        print(f"wrote {out}/checkpoint.pt, history.json, episodes.csv, config.json, returns.png")
+        from rlkit.run_folder import RUN_FILES
+
+        print(f"wrote {out}/{', '.join(RUN_FILES)}, returns.png")
         return 0
 
     def run_stoppable(args: argparse.Namespace) -> int:
