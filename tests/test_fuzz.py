@@ -475,8 +475,8 @@ def stubbed(root: Path):
         mp.setattr(rlkit.evaluation, "evaluate", stub("evaluate", _fake_evaluate))
         mp.setattr(rlkit.cli.play, "_write_gif", lambda args, record, result: {"gif": "stub"})
         mp.setattr(rlkit.cli.export, "_exporter", lambda: stub("export", _fake_exporter))
-        mp.setattr(rlkit.notebooks, "_run_one", stub("notebook", _fake_notebook))
-        mp.setattr(rlkit.notebooks, "_kernel_name", lambda: "python3")
+        mp.setattr(rlkit.notebooks, "run_one", stub("notebook", _fake_notebook))
+        mp.setattr(rlkit.notebooks, "kernel_name", lambda: "python3")
         mp.setattr(rlkit.quickstart, "quickstart", stub("quickstart", _fake_quickstart))
         mp.setattr(rlkit.paths, "runs_dir", lambda: root / "runs")
         for kind in BENCHES:

@@ -14,11 +14,10 @@ import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
 from rlkit.cli import main
+from rlkit.notebook_kernel import _failing_line, _kernel_options
 from rlkit.notebooks import (
     NotebookError,
     NotebookProgress,
-    _failing_line,
-    _kernel_options,
     format_table,
     notebook_claims,
     run_notebooks,
