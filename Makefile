@@ -72,8 +72,10 @@ unit: $(STAMP) browser xvfb
 
 # Smoke scale: execute every notebook once with notebooks/ci_params.yaml; the cells marked
 # NBVAL_CHECK_OUTPUT are compared with notebooks/expected_outputs.json on that one execution.
+# Two at a time: a kernel keeps about one core busy, so one after the other left a core idle.
+NOTEBOOK_JOBS ?= 2
 notebooks-ci: $(STAMP)
-	$(PY) -m rlkit notebooks --scale ci --out $(RUNS)/ci
+	$(PY) -m rlkit notebooks --scale ci --out $(RUNS)/ci --jobs $(NOTEBOOK_JOBS)
 
 # After changing on purpose what a checked cell prints: run the notebooks at CI scale and
 # rewrite notebooks/expected_outputs.json from their checked cells.

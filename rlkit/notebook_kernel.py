@@ -108,6 +108,7 @@ def run_one(
     kernel: str,
     stream: TextIO,
     check_figures: bool = False,
+    live: bool | None = None,
 ) -> dict[str, Any]:
     """Execute one notebook with progress; the row says how it went (``error`` if it failed).
 
@@ -121,15 +122,16 @@ def run_one(
 
     from rlkit.ui.figure_check import read_report
 
-    progress = NotebookProgress(nb.stem, stream)
+    progress = NotebookProgress(nb.stem, stream, live=live)
     error: str | None = None
     where = ""
     failed_cell: int | str | None = None
     with (
         tempfile.TemporaryDirectory(prefix="rlkit-kernel-") as sockets,
         progress,
-        _figure_check(Path(sockets), check_figures) as report,
+        _figure_check(Path(sockets), check_figures) as kernel_args,
     ):
+        report = Path(sockets) / "figures.jsonl" if kernel_args else None
         try:
             pm.execute_notebook(
                 str(nb),
@@ -141,6 +143,7 @@ def run_one(
                 stdout_file=progress,
                 on_notebook_start=progress.on_notebook_start,
                 on_cell_execute=progress.on_cell_execute,
+                extra_arguments=kernel_args,
                 **_kernel_options(sockets),
             )
         except PapermillExecutionError as e:
@@ -184,25 +187,18 @@ def run_one(
 
 
 @contextlib.contextmanager
-def _figure_check(folder: Path, enabled: bool) -> Iterator[Path | None]:
-    """A private ``IPYTHONDIR`` whose startup file installs the figure check in the kernel
-    started inside this block (the kernel inherits the environment); yields the report's path,
-    or ``None`` when not ``enabled``."""
+def _figure_check(folder: Path, enabled: bool) -> Iterator[list[str]]:
+    """A private IPython directory whose startup file installs the figure check in the kernel
+    started with the yielded arguments (``--ipython-dir``: an argument of that one kernel, not
+    the environment, so notebooks can run side by side); yields ``[]`` when not ``enabled``.
+    The report is ``figures.jsonl`` in ``folder``."""
     from rlkit.ui.figure_check import startup_source
 
     if not enabled:
-        yield None
+        yield []
         return
-    report = folder / "figures.jsonl"
     startup = folder / "ipython" / "profile_default" / "startup"
     startup.mkdir(parents=True)
-    (startup / "00-rlkit-figure-check.py").write_text(startup_source(report), encoding="utf-8")
-    before = os.environ.get("IPYTHONDIR")
-    os.environ["IPYTHONDIR"] = str(folder / "ipython")
-    try:
-        yield report
-    finally:
-        if before is None:
-            os.environ.pop("IPYTHONDIR", None)
-        else:
-            os.environ["IPYTHONDIR"] = before
+    source = startup_source(folder / "figures.jsonl")
+    (startup / "00-rlkit-figure-check.py").write_text(source, encoding="utf-8")
+    yield [f"--ipython-dir={folder / 'ipython'}"]

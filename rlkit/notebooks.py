@@ -14,15 +14,17 @@ cell prints): one line that updates in place on a terminal, plain lines otherwis
     [rlkit] 02_dqn_classic_control  done in 41.0 s
 
 Afterwards :func:`format_table` lists each notebook with its time and the claims it checked
-about itself (:func:`rlkit.ui.report.claim`). The first failing notebook stops the run (a later
-notebook may read what an earlier one wrote): :func:`run_notebooks` then raises
-:class:`NotebookError`, which names the cell and the error in one line and still carries the
-rows of the notebooks run so far.
+about itself (:func:`rlkit.ui.report.claim`). The first failing notebook stops the run:
+:func:`run_notebooks` then raises :class:`NotebookError`, which names the cell and the error in
+one line and still carries the rows of the notebooks run so far. No notebook reads what another
+one wrote, so ``--jobs 2`` may run two at once (``make test`` does: each kernel keeps about one
+core busy, and the lines of both show as they come, each with its notebook's name).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any, TextIO
@@ -103,6 +105,7 @@ def run_notebooks(
     stream: TextIO | None = None,
     expected_outputs: str | Path | None = None,
     record_outputs: bool = False,
+    jobs: int = 1,
 ) -> list[dict[str, Any]]:
     """Execute notebooks in order, showing progress; stops at the first failure.
 
@@ -120,6 +123,10 @@ def run_notebooks(
         notebooks, ``expected_outputs.json``); compared at CI scale only.
     :param record_outputs: instead of comparing, rewrite the sidecar's entries of the
         notebooks run (``make expected-outputs``; at CI scale only).
+    :param jobs: notebooks executed at once, each in its own kernel (``make test`` runs two:
+        a kernel keeps about one core busy). Above 1 the longest start first (by this folder's
+        last ``timings.json``), progress is plain lines, and after a failure no new notebook
+        starts while the running ones finish.
     :return: one row per notebook: ``notebook``, ``seconds``, ``output`` (the executed copy),
         ``claims`` (see :func:`notebook_claims`) and ``error`` (``None``).
     :raises NotebookError: when a notebook fails; its ``rows`` end with the failed one (its
@@ -127,6 +134,8 @@ def run_notebooks(
     """
     if scale not in SCALES:
         raise ValueError(f"scale must be one of {', '.join(SCALES)}, got {scale!r}")
+    if not isinstance(jobs, int) or jobs < 1:
+        raise ValueError(f"jobs must be a whole number of at least 1, got {jobs!r}")
     from rlkit.paths import runs_dir
 
     stream = stream if stream is not None else sys.stdout
@@ -138,22 +147,35 @@ def run_notebooks(
     out.mkdir(parents=True, exist_ok=True)
     kernel = kernel_name()
     rows: list[dict[str, Any]] = []
+
+    def run(nb: Path) -> dict[str, Any]:
+        params = dict(params_all.get(nb.stem, {}))
+        stream.write(f"[rlkit] {nb.stem} ({scale}) {json.dumps(params)}\n")
+        stream.flush()
+        check = scale == "ci"
+        live = False if jobs > 1 else None  # one line redrawn in place fits one notebook
+        row = run_one(nb, out / nb.name, params, kernel, stream, check, live)
+        if row["error"] is None and scale == "ci" and not record_outputs:
+            _check_promised_outputs(row, nb.stem, out / nb.name, sidecar, stream)
+        return row
+
     try:
-        for nb in paths:
-            params = dict(params_all.get(nb.stem, {}))
-            stream.write(f"[rlkit] {nb.stem} ({scale}) {json.dumps(params)}\n")
-            stream.flush()
-            row = run_one(nb, out / nb.name, params, kernel, stream, check_figures=scale == "ci")
-            if row["error"] is None and scale == "ci" and not record_outputs:
-                _check_promised_outputs(row, nb.stem, out / nb.name, sidecar, stream)
-            rows.append(row)
-            if row["error"] is not None:
-                where = row["cell"] if isinstance(row["cell"], str) else f"cell {row['cell']}"
-                raise NotebookError(
-                    f"{nb.stem} failed in {where}: {row['error']} "
-                    f"(traceback in {_shown_path(out / nb.name)})",
-                    rows,
-                )
+        if jobs == 1:
+            for nb in paths:
+                rows.append(run(nb))
+                if rows[-1]["error"] is not None:
+                    break
+        else:
+            rows = _side_by_side(run, _longest_first(paths, out / "timings.json"), jobs)
+        failed = [r for r in rows if r["error"] is not None]
+        if failed:
+            row = failed[0]
+            where = row["cell"] if isinstance(row["cell"], str) else f"cell {row['cell']}"
+            raise NotebookError(
+                f"{Path(row['notebook']).stem} failed in {where}: {row['error']} "
+                f"(traceback in {_shown_path(out / row['notebook'])})",
+                rows,
+            )
         if record_outputs and scale == "ci":
             from rlkit.notebook_outputs import record_outputs as record
 
@@ -163,6 +185,43 @@ def run_notebooks(
         text = json.dumps(rows, indent=2, ensure_ascii=False) + "\n"
         (out / "timings.json").write_text(text, encoding="utf-8")
     return rows
+
+
+def _longest_first(paths: list[Path], timings: Path) -> list[Path]:
+    """``paths`` with the longest first, by an earlier run's ``timings.json`` in the same
+    folder; without one, the last first (the later notebooks are the longer ones)."""
+    try:
+        seconds = {r["notebook"]: float(r["seconds"]) for r in json.loads(timings.read_text())}
+    except (OSError, ValueError, TypeError, KeyError):
+        seconds = {}
+    order = list(reversed(paths))
+    return sorted(order, key=lambda p: -seconds.get(p.name, 0.0))  # stable: ties stay reversed
+
+
+def _side_by_side(run: Any, paths: list[Path], jobs: int) -> list[dict[str, Any]]:
+    """``run`` each notebook, ``jobs`` at a time (each in its own kernel, so threads here only
+    wait), in the order given; after a failure no new notebook starts and the ones running
+    finish. Returns the rows in notebook order, a failed one last."""
+    from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+
+    here = os.getcwd()  # papermill changes the process's directory while a notebook runs
+    todo, running, rows = list(paths), {}, []
+    try:
+        with ThreadPoolExecutor(max_workers=jobs) as pool:
+            while todo or running:
+                failed = any(r["error"] is not None for r in rows)
+                while todo and not failed and len(running) < jobs:
+                    nb = todo.pop(0)
+                    running[pool.submit(run, nb)] = nb
+                if not running:
+                    break
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in done:
+                    del running[future]
+                    rows.append(future.result())
+    finally:
+        os.chdir(here)
+    return sorted(rows, key=lambda r: (r["error"] is not None, r["notebook"]))
 
 
 def _check_promised_outputs(

@@ -88,6 +88,7 @@ def test_train_writes_run_folder_then_play_loads_it(tmp_path, capsys):
         (["train", "--preset", "cartpole", "--out", "x", "--set", "gamma=2"], "'gamma'"),
         (["train", "--preset", "cartpole", "--out", "/nonexistent/x", "--resume"], "--resume"),
         (["notebooks", "--only", "99"], "no notebook matches"),
+        (["notebooks", "--jobs", "0"], "--jobs must be at least 1, got 0"),
         # found by tests/test_fuzz.py:
         (["train", "--preset", "cartpole", "--out", "x", "--set", " =1"], "--set expects"),
         (["train", "--preset", "cartpole", "--out", "x", "--set", "name=1"], "field(s) 'name'"),

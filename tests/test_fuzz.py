@@ -436,9 +436,9 @@ def _fake_quickstart(out, *, episodes, target, max_steps, seed):
     return {"reached": False, "out": str(out)}
 
 
-def _fake_notebook(nb, target, params, kernel, stream, check_figures=False):
+def _fake_notebook(nb, target, params, kernel, stream, check_figures=False, live=None):
     Path(target).write_text('{"cells": []}')  # an executed copy with no checked cell
-    return {"notebook": nb.stem, "seconds": 0.0, "output": str(target), "claims": [], "error": None}
+    return {"notebook": nb.name, "seconds": 0.0, "output": str(target), "claims": [], "error": None}
 
 
 class _FakeRemoteReport:
@@ -889,6 +889,7 @@ def notebook_options(root: Path) -> dict[str, Any]:
         "--scale": opt(sample("ci", "teach"), sample("CI", "")),
         "--out": paths(root),
         "--only": opt(sample("00", "07", "00_setup_and_devices.ipynb"), sample("99", "0", "")),
+        "--jobs": opt(sample("1", "2"), sample("0", "-1", "x", "")),
     }
 
 

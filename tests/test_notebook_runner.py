@@ -253,6 +253,41 @@ def test_a_failing_notebook_stops_the_run_with_its_cell_and_error(notebooks, tmp
 
 @pytest.mark.slow
 @pytest.mark.notebooks
+def test_two_at_a_time_gives_the_same_rows_in_notebook_order_and_stops_after_a_failure(
+    notebooks, tmp_path
+):
+    _write(notebooks, "03_after", "x = 1")
+    out, console = tmp_path / "out", io.StringIO()
+    rows = run_notebooks("ci", out, ["00", "01", "03"], notebooks, console, jobs=2)
+    assert [r["notebook"] for r in rows] == [
+        "00_claims.ipynb",
+        "01_no_claim.ipynb",
+        "03_after.ipynb",
+    ]
+    assert all(r["error"] is None for r in rows)
+    # each kernel had its own parameters, sockets and figure check
+    assert rows[0]["claims"] == [{"claim": "x", "holds": True, "numbers": "n = 1"}]
+    assert nbformat.read(out / "00_claims.ipynb", as_version=4).cells[-1].outputs[0]["text"] == (
+        "ipc\n"
+    )
+    text = console.getvalue()  # plain lines, each naming its notebook
+    assert "\r" not in text and all(line.startswith("[rlkit] ") for line in text.splitlines())
+    assert text.count(" done in ") == 3
+
+    # A failure: the run raises, the failed row comes last, every other row ran clean. Which
+    # other notebooks started before it failed depends on which kernel answered first.
+    with pytest.raises(NotebookError, match=r"^02_false_claim failed in cell 4"):
+        run_notebooks("ci", out, ["00", "01", "02", "03"], notebooks, console, jobs=2)
+    rows = json.loads((out / "timings.json").read_text())
+    names = [r["notebook"] for r in rows]
+    assert names[-1] == "02_false_claim.ipynb" and rows[-1]["error"].startswith("AssertionError")
+    assert names[:-1] == sorted(names[:-1]) and all(r["error"] is None for r in rows[:-1])
+    with pytest.raises(ValueError, match="jobs must be a whole number of at least 1"):
+        run_notebooks("ci", out, ["00"], notebooks, console, jobs=0)
+
+
+@pytest.mark.slow
+@pytest.mark.notebooks
 def test_ci_scale_checks_figures_and_promised_outputs_on_the_one_execution(notebooks, tmp_path):
     bad_figure = (
         "import matplotlib.pyplot as plt\n"

@@ -17,6 +17,12 @@ def _notebooks(p: argparse.ArgumentParser) -> Handler:
     )
     p.add_argument("--only", nargs="*", help="notebook name prefixes, e.g. 00 03")
     p.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        help="notebooks executed at once, each in its own kernel (default 1; make test runs 2)",
+    )
+    p.add_argument(
         "--record-outputs",
         action="store_true",
         help="with --scale ci: rewrite notebooks/expected_outputs.json from this run's cells "
@@ -29,8 +35,14 @@ def _notebooks(p: argparse.ArgumentParser) -> Handler:
         try:
             if args.record_outputs and args.scale != "ci":
                 raise UserError("--record-outputs records CI-scale outputs: add --scale ci")
+            if args.jobs < 1:
+                raise UserError(f"--jobs must be at least 1, got {args.jobs}")
             rows = run_notebooks(
-                args.scale, args.out, args.only, record_outputs=args.record_outputs
+                args.scale,
+                args.out,
+                args.only,
+                record_outputs=args.record_outputs,
+                jobs=args.jobs,
             )
         except NotebookError as e:
             # The table of what ran still comes first; the traceback is in the executed
