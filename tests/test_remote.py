@@ -80,6 +80,31 @@ def test_token_search_order(monkeypatch, tmp_path):
     assert rc.find_token("arg-token").value == "arg-token"
 
 
+def test_the_first_token_is_written_once_and_shared_by_clusters_started_together(
+    monkeypatch, tmp_path
+):
+    import threading
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    tokens, go = [], threading.Barrier(4)
+
+    def start():
+        go.wait()
+        tokens.append(rc.first_token().value)
+
+    threads = [threading.Thread(target=start) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    path = tmp_path / ".ray" / "auth_token"
+    assert len(tokens) == 4 and set(tokens) == {path.read_text()}  # one token, for everyone
+    assert len(tokens[0]) == 64 and path.stat().st_mode & 0o777 == 0o600
+    path.write_text("")  # an empty token file is named, not waited on forever
+    with pytest.raises(rc.RemoteError, match=r"auth_token is empty: delete it"):
+        rc.first_token()
+
+
 @pytest.mark.skipif(ray_missing, reason="ray is not installed")
 def test_an_embedded_node_that_aborts_while_starting_is_started_again(monkeypatch):
     """Ray's raylet aborts when its agent is slow to start (a fixed 15 s in Ray's C++ code;

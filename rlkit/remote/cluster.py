@@ -20,6 +20,7 @@ import importlib.metadata
 import os
 import re
 import socket
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -148,6 +149,32 @@ def find_token(token: str | None = None) -> Token | None:
         if text:
             return Token(text, f"{source} ({path})")
     return None
+
+
+def first_token() -> Token:
+    """The token of this user's first Ray cluster: ``~/.ray/auth_token``, written now (0600,
+    as Ray's own ``ray.init`` would) unless another process has just written it.
+
+    Left to Ray, two clusters started at the same moment on a machine that never ran Ray (two
+    notebooks side by side) would each write a token of their own to the same file, and one
+    cluster's workers could read the other's."""
+    import secrets
+
+    path = Path.home() / ".ray" / "auth_token"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # written by another process since find_token() looked
+        for _ in range(50):  # its writer may still be between open() and write()
+            text = path.read_text().strip()
+            if text:
+                return Token(text, f"~/.ray/auth_token ({path})")
+            time.sleep(0.01)
+        raise RemoteError(f"{path} is empty: delete it, or put a token in it") from None
+    value = secrets.token_hex(32)
+    with os.fdopen(fd, "w") as f:
+        f.write(value)
+    return Token(value, f"~/.ray/auth_token ({path}, made by rlkit)")
 
 
 def use_token(token: Token | None) -> None:
@@ -336,10 +363,11 @@ def connect(
                 "unset it, or pass allow_unauthenticated=True"
             )
         auth = "none" if mode == "disabled" else "token"
-        if auth == "token":  # with no token yet, Ray writes a fresh one to ~/.ray/auth_token
+        if auth == "token":
+            found = found or first_token()
             use_token(found)
         _start_embedded(ray, num_cpus or os.cpu_count() or 1, object_store_mb)
-        source = found.source if found else "~/.ray/auth_token (made by Ray)"
+        source = found.source if found else "none"
         _current = Connection(None, "embedded", auth, source, time.perf_counter() - t0)
         return _current
     kind, _, _ = split_address(address)
