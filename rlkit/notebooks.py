@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Any, TextIO
@@ -125,8 +126,8 @@ def run_notebooks(
         notebooks run (``make expected-outputs``; at CI scale only).
     :param jobs: notebooks executed at once, each in its own kernel (``make test`` runs two:
         a kernel keeps about one core busy). Above 1 the longest start first (by this folder's
-        last ``timings.json``), progress is plain lines, and after a failure no new notebook
-        starts while the running ones finish.
+        last ``timings.json``, else by the times the notebooks state), progress is plain lines,
+        and after a failure no new notebook starts while the running ones finish.
     :return: one row per notebook: ``notebook``, ``seconds``, ``output`` (the executed copy),
         ``claims`` (see :func:`notebook_claims`) and ``error`` (``None``).
     :raises NotebookError: when a notebook fails; its ``rows`` end with the failed one (its
@@ -188,14 +189,19 @@ def run_notebooks(
 
 
 def _longest_first(paths: list[Path], timings: Path) -> list[Path]:
-    """``paths`` with the longest first, by an earlier run's ``timings.json`` in the same
-    folder; without one, the last first (the later notebooks are the longer ones)."""
+    """``paths``, the longest first: by an earlier run's ``timings.json`` in the same folder,
+    else by the time each notebook states for its teaching scale ("Time on a laptop CPU")."""
     try:
         seconds = {r["notebook"]: float(r["seconds"]) for r in json.loads(timings.read_text())}
     except (OSError, ValueError, TypeError, KeyError):
-        seconds = {}
-    order = list(reversed(paths))
-    return sorted(order, key=lambda p: -seconds.get(p.name, 0.0))  # stable: ties stay reversed
+        seconds = {p.name: _stated_seconds(p) for p in paths}
+    return sorted(paths, key=lambda p: -seconds.get(p.name, 0.0))
+
+
+def _stated_seconds(nb: Path) -> float:
+    """The teaching-scale time a notebook states (``**Time on a laptop CPU:** 3 min 8 s``), or 0."""
+    found = re.search(r"Time on a laptop CPU:\*\* (?:(\d+) min )?(\d+) s", nb.read_text("utf-8"))
+    return 60.0 * int(found.group(1) or 0) + int(found.group(2)) if found else 0.0
 
 
 def _side_by_side(run: Any, paths: list[Path], jobs: int) -> list[dict[str, Any]]:

@@ -316,3 +316,17 @@ def test_ci_scale_checks_figures_and_promised_outputs_on_the_one_execution(noteb
     _write(notebooks, "04_promise", "print('three', 1 + 2)  # NBVAL_CHECK_OUTPUT\nprint('more')")
     with pytest.raises(NotebookError, match="no output recorded"):
         run_notebooks("ci", tmp_path / "e", ["04"], notebooks, console, sidecar)
+
+
+def test_side_by_side_starts_the_longest_first_by_what_the_notebooks_state(tmp_path):
+    from rlkit.notebooks import _longest_first, _stated_seconds, notebook_paths
+
+    paths = notebook_paths()
+    # every shipped notebook states its teaching-scale time, so none falls back to 0 s
+    assert all(_stated_seconds(p) > 0 for p in paths)
+    order = _longest_first(paths, tmp_path / "no-timings.json")
+    assert sorted(order) == paths and order[-1].stem.startswith("00")
+    (tmp_path / "timings.json").write_text(
+        json.dumps([{"notebook": p.name, "seconds": float(i)} for i, p in enumerate(paths)])
+    )
+    assert _longest_first(paths, tmp_path / "timings.json") == paths[::-1]
