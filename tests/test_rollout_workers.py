@@ -364,6 +364,10 @@ def test_bench_scaling_records_every_field_the_checks_read():
     )
     split = r["time_split"]["ray_2"]
     assert split["env"] + split["act"] + split["transfer"] == pytest.approx(1.0, abs=0.05)
+    # The workers' busy time over the rounds' time: never more workers than there are (how
+    # many more than one are busy at once with two is notebook 08's claim, at its scale).
+    one, two = (r["time_split"][f"ray_{n}"]["busy_workers"] for n in (1, 2))
+    assert 0 < one <= 1.0 + 1e-6 and 0 < two <= 2.0 + 1e-6
     b = r["backup"]
     assert b["slow_worker_s"] == pytest.approx(2.0 * b["normal_round_s"])
     # How many late fragments a round drops depends on which worker answers first: counted,

@@ -75,7 +75,7 @@ class _RayRollout:
         self.weights, self.steps, self.splits = weights, steps, splits
 
     def run(self, seconds: float) -> tuple[int, float]:
-        steps, rounds, env_s, act_s = 0, [], 0.0, 0.0
+        steps, rounds, env_s, act_s, busy_s = 0, [], 0.0, 0.0, 0.0
         dropped0 = self.workers.dropped_fragments
         t0 = time.perf_counter()
         while time.perf_counter() - t0 < seconds:
@@ -85,12 +85,17 @@ class _RayRollout:
             steps += sum(f.steps for f in frags)
             env_s += float(np.mean([f.env_s for f in frags]))
             act_s += float(np.mean([f.act_s for f in frags]))
+            busy_s += sum(f.env_s + f.act_s for f in frags)
         elapsed = time.perf_counter() - t0
         self.splits.append(
             {
                 "env": env_s / elapsed,
                 "act": act_s / elapsed,
                 "transfer": max(0.0, 1.0 - (env_s + act_s) / elapsed),
+                # Workers stepping or acting at once, on average over the timed rounds: their
+                # clocks run while the machine makes them wait, so load cannot hide that
+                # they sample side by side (whether the cores keep up is the steps/s).
+                "busy_workers": busy_s / elapsed,
                 "round_s": statistics.median(rounds),
                 "round_cv": float(np.std(rounds) / np.mean(rounds)),
                 "dropped_fragments": self.workers.dropped_fragments - dropped0,
