@@ -133,6 +133,7 @@ def test_hook_makes_one_call_per_step_and_reuses_its_buffer(group_of_one):
 
 
 # -- the launcher --------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_launch_returns_each_ranks_result_in_rank_order(pid_dir):
     out = launch(dist_workers.echo, 3, args=(str(pid_dir),), timeout=30)
     assert [r["rank"] for r in out] == [0, 1, 2]
@@ -153,6 +154,7 @@ def test_launch_with_spawn_where_there_is_no_forkserver(pid_dir):
     _assert_gone(pid_dir, 2)
 
 
+@pytest.mark.slow
 def test_hook_averages_across_ranks_and_handles_missing_grads():
     out = launch(dist_workers.average_grads, 2, timeout=30)
     assert out[0] == out[1]  # every rank holds the same averaged gradients
@@ -175,6 +177,7 @@ def test_hook_averages_across_ranks_and_handles_missing_grads():
         ("kill", r"rank 1 of 2 failed: killed by SIGKILL", -signal.SIGKILL),
     ],
 )
+@pytest.mark.slow
 def test_a_failing_rank_is_named_and_nothing_is_left(pid_dir, how, says, exitcode):
     start = time.monotonic()
     with pytest.raises(RankFailedError, match=says) as info:
@@ -188,6 +191,7 @@ def test_a_failing_rank_is_named_and_nothing_is_left(pid_dir, how, says, exitcod
     _assert_gone(pid_dir, 2)
 
 
+@pytest.mark.slow
 def test_a_run_past_its_timeout_is_stopped(pid_dir):
     # 20 s: time for both ranks to start (torch's import in each, slow on a loaded machine)
     # and hang; the stop itself is checked by its error and by the ranks being gone.
@@ -239,6 +243,7 @@ def _assert_replicas_identical(report, steps):
     assert report["allreduce_calls"] == [steps] * report["world_size"]
 
 
+@pytest.mark.slow
 def test_dqn_replicas_are_bit_identical_and_match_one_process():
     report = data_parallel_check("cartpole", world_size=2, steps=3, batch=64, seed=1)
     _assert_replicas_identical(report, 3)
@@ -249,6 +254,7 @@ def test_dqn_replicas_are_bit_identical_and_match_one_process():
     json.dumps(report)
 
 
+@pytest.mark.slow
 def test_ppo_replicas_are_bit_identical_and_match_one_process():
     report = data_parallel_check(
         "cartpole_ppo", world_size=2, steps=3, batch=64, seed=2, overrides={"norm_adv": False}
@@ -258,6 +264,7 @@ def test_ppo_replicas_are_bit_identical_and_match_one_process():
     assert report["reference"]["within_tolerance"], report["reference"]
 
 
+@pytest.mark.slow
 def test_ppo_with_advantage_normalisation_keeps_replicas_identical():
     # Each shard normalises its own advantages: no single-process match, but replicas agree.
     report = data_parallel_check("cartpole_ppo", world_size=2, steps=2, batch=32, reference=False)
@@ -279,6 +286,7 @@ def test_data_parallel_check_rejects_bad_arguments():
 
 
 # -- the all-reduce timing ------------------------------------------------------------------------
+@pytest.mark.slow
 def test_allreduce_seconds_per_mb_is_a_json_record():
     record = allreduce_seconds_per_mb(sizes_mb=(0.01, 0.1), world_size=2, repeats=3, warmup=1)
     json.dumps(record)
@@ -290,6 +298,7 @@ def test_allreduce_seconds_per_mb_is_a_json_record():
         assert row["seconds_per_mb"] == pytest.approx(row["median_s"] / row["mb"])
 
 
+@pytest.mark.slow
 def test_flat_versus_per_parameter_times_both_on_the_presets_network():
     record = flat_versus_per_parameter("cartpole", world_size=2, repeats=5, warmup=1)
     json.dumps(record)

@@ -206,6 +206,7 @@ def test_ppo_on_the_pool_fills_each_column_with_one_envs_steps_in_order():
     assert _gone(trainer.envs.worker_pids)
 
 
+@pytest.mark.slow
 def test_cartpole_on_the_pool_gives_the_lock_step_history_keys():
     for cfg in (
         # eps_end=1: random play, whose episodes (~20 steps) surely end within the budget
@@ -229,6 +230,7 @@ def test_cartpole_on_the_pool_gives_the_lock_step_history_keys():
         assert _gone(trainer.envs.worker_pids)
 
 
+@pytest.mark.slow
 def test_checkpoint_and_resume_on_the_pool_restart_episodes(tmp_path):
     cfg = _ppo(total_steps=64, checkpoint_interval=64)
     trainer, first = _run(cfg, run_dir=tmp_path)

@@ -428,6 +428,7 @@ def test_bench_checkpoint_refuses_an_unknown_preset_before_training(capsys):
     assert len(err.strip().splitlines()) == 1 and "unknown preset 'nope'" in err
 
 
+@pytest.mark.slow
 def test_bench_checkpoint_times_saves_of_a_trained_run():
     import json
 

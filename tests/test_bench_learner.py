@@ -22,6 +22,7 @@ def record():
     )
 
 
+@pytest.mark.slow
 def test_record_fields(record):
     r = record
     assert r["benchmark"] == "learner" and MACHINE_KEYS <= set(r["machine"])
@@ -100,6 +101,7 @@ def test_bad_input(kwargs, match):
         bench.bench_learner(**{"overrides": TINY, "seconds": 0.1, **kwargs})
 
 
+@pytest.mark.slow
 def test_cli_json_prints_the_record(capsys):
     argv = ["bench", "learner", "--batch", "8,16", "--seconds", "0.2", "--repeats", "1"]
     assert cli.main([*argv, "--set", "buffer_size=200", "--json", "--quiet"]) == 0

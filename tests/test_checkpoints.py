@@ -301,6 +301,7 @@ def test_garbage_and_foreign_files(tmp_path, net):
         load_checkpoint(tmp_path)
 
 
+@pytest.mark.slow
 def test_an_onnx_file_is_not_a_checkpoint_and_the_reverse(exported_onnx, shipped_checkpoint):
     pytest.importorskip("onnxruntime")
     from rlkit.player import OnnxPolicy, PlayerError
@@ -522,6 +523,7 @@ def test_exception_mid_save_keeps_previous_checkpoint(saved, monkeypatch):
     assert sorted(p.name for p in path.parent.iterdir()) == ["ckpt.pt", "ckpt.pt.json"]
 
 
+@pytest.mark.slow
 def test_sigkill_mid_save_keeps_previous_checkpoint(saved):
     """A process killed while writing leaves the old file intact plus one documented temp file."""
     path, net = saved

@@ -12,6 +12,7 @@ import torch
 from rlkit.cli import main
 
 
+@pytest.mark.slow
 def test_train_writes_run_folder_then_play_loads_it(tmp_path, capsys):
     out = tmp_path / "run"
     rc = main(
@@ -133,6 +134,7 @@ no_cuda = pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine 
     ],
     ids=["play-missing-checkpoint", "train-out-not-a-folder", "train-cuda-without-cuda"],
 )
+@pytest.mark.slow
 def test_python_m_rlkit_answers_a_mistake_in_one_line(argv, message, tmp_path):
     """The real entry point, as a user types it: status 2 and one stderr line, no traceback."""
     proc = subprocess.run(

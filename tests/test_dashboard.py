@@ -211,6 +211,7 @@ def test_auto_in_a_kernel_tells_papermill_from_a_browser(monkeypatch, msg_id, us
 
 
 @pytest.mark.notebooks
+@pytest.mark.slow
 def test_papermill_requests_are_recognised(tmp_path):
     """Run a real papermill execution and check its execute request looks headless to us."""
     papermill = pytest.importorskip("papermill")
@@ -253,6 +254,7 @@ def shown(monkeypatch):
     return calls
 
 
+@pytest.mark.slow
 def test_widgets_mode_builds_and_updates_the_tree(shown, capsys):
     import ipywidgets
 

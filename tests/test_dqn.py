@@ -55,6 +55,7 @@ def test_cartpole_smoke():
 
 
 @pytest.mark.parametrize("prioritized", [False, True])
+@pytest.mark.slow
 def test_vizdoom_smoke_with_two_envs(prioritized):
     cfg = tiny(
         "vizdoom_simpler_basic",
@@ -237,6 +238,7 @@ def test_callbacks_are_called_and_can_stop_training():
     assert cb.events[0] == "start" and cb.events[-1] == "end" and "eval" in cb.events
 
 
+@pytest.mark.slow
 def test_training_writes_a_loadable_checkpoint(tmp_path):
     result = train_dqn(tiny(), device="cpu", run_dir=tmp_path)
     assert (tmp_path / "history.json").exists() and (tmp_path / "episodes.csv").exists()
@@ -257,6 +259,7 @@ class _Checkpoints(Callback):
 
 
 @pytest.mark.parametrize("every, more_than_the_last", [(0.05, True), (0, False)])
+@pytest.mark.slow
 def test_runs_with_a_folder_checkpoint_by_training_time(tmp_path, every, more_than_the_last):
     # Slowed so that the run lasts a few timed intervals whatever the machine's speed.
     class Slow(Callback):
@@ -270,6 +273,7 @@ def test_runs_with_a_folder_checkpoint_by_training_time(tmp_path, every, more_th
     assert cb.steps == sorted(set(cb.steps))
 
 
+@pytest.mark.slow
 def test_resume_restores_learner_state_and_continues(tmp_path):
     cfg = tiny(total_steps=200, checkpoint_interval=100)
     first = train_dqn(cfg, device="cpu", run_dir=tmp_path, save_buffer=True)
@@ -359,6 +363,7 @@ def test_resume_continues_the_replay_sampler_stream(tmp_path, monkeypatch):
     assert first_state != fresh
 
 
+@pytest.mark.slow
 def test_keep_best_restores_the_best_evaluated_weights():
     from rlkit.callbacks import KeepBest
 

@@ -61,6 +61,7 @@ def _start(kind: str) -> subprocess.Popen:
 
 
 @pytest.mark.parametrize("kind", ["env", "vector"])
+@pytest.mark.slow
 def test_engines_die_with_a_parent_killed_by_sigkill(kind):
     proc = _start(kind)
     try:

@@ -519,6 +519,7 @@ CHARTS = {
 
 
 @pytest.mark.parametrize("name", list(CHARTS))
+@pytest.mark.slow
 def test_rlkit_charts_have_no_problems(name):
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # a chart that warns while it is built is a problem too

@@ -310,6 +310,7 @@ def build_or_refuse(build) -> Any:
 
 @fuzz("test_preset_with_random_overrides")
 @given(name=preset_names, changes=st.one_of(overrides, near_valid))
+@pytest.mark.slow
 def test_preset_with_random_overrides(name, changes):
     cfg = build_or_refuse(lambda: preset(name, **changes))
     if cfg is not None:  # each change is in the config as given (an int as a float)
@@ -319,6 +320,7 @@ def test_preset_with_random_overrides(name, changes):
 
 @fuzz("test_set_strings_through_the_cli_parsing")
 @given(name=preset_names, pairs=st.one_of(st.lists(set_strings, max_size=4), near_valid_set))
+@pytest.mark.slow
 def test_set_strings_through_the_cli_parsing(name, pairs):
     from rlkit.cli.train import parse_overrides
 
@@ -898,6 +900,7 @@ def notebook_options(root: Path) -> dict[str, Any]:
 
 @fuzz("test_train_command")
 @given(data=st.data())
+@pytest.mark.slow
 def test_train_command(places, data):
     argv = data.draw(command_line(["train"], train_options(places), ("--preset", "--out")))
     run_cli(argv, places)
@@ -912,6 +915,7 @@ def test_bench_time_to_score_commands(places, data):
 
 @fuzz("test_other_bench_commands")
 @given(data=st.data())
+@pytest.mark.slow
 def test_other_bench_commands(places, data):
     kinds = bench_options(places)
     kind = data.draw(st.sampled_from(sorted(kinds)))
@@ -921,6 +925,7 @@ def test_other_bench_commands(places, data):
 
 @fuzz("test_play_command")
 @given(data=st.data())
+@pytest.mark.slow
 def test_play_command(places, shipped_checkpoint, data):
     options = play_options(places, shipped_checkpoint)
     run_cli(data.draw(command_line(["play"], options, ("--checkpoint",))), places)

@@ -34,6 +34,7 @@ def grid():
     return bench_grid((1, 2), (1, 2), ("lockstep", "async"), "cartpole_ppo", target=1e6, **TINY_RUN)
 
 
+@pytest.mark.slow
 def test_the_thread_env_grid_on_a_tiny_budget(grid):
     assert grid["benchmark"] == "grid" and {"cpu_model", "torch"} <= set(grid["machine"])
     assert grid["device"] == "cpu" and grid["threads"] == [1, 2] and grid["envs"] == [1, 2]
@@ -106,6 +107,7 @@ def test_bottleneck_reads_the_cells_own_numbers():
 
 
 # -- the straggler measurement ------------------------------------------------------------------
+@pytest.mark.slow
 def test_straggler_structure_on_cartpole():
     r = bench_straggler("CartPole-v1", num_envs=2, seconds=0.2, repeats=1)
     assert r["benchmark"] == "straggler" and "machine" in r

@@ -102,6 +102,7 @@ def test_downscale_keeps_aspect_and_never_enlarges():
     assert media.downscale(frames, 640)[0].shape == (240, 320, 3)
 
 
+@pytest.mark.slow
 def test_ten_second_clip_stays_under_5_mb(tmp_path):
     """10 s at 35 fps, 320×240, with texture noise that GIF compresses badly."""
     rng = np.random.default_rng(0)

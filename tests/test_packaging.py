@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+import pytest
 import tomllib
 import yaml
 
@@ -69,6 +70,7 @@ def test_ci_runs_the_readme_test_command():
     assert "make test" in (ROOT / ".ci" / "run").read_text()
 
 
+@pytest.mark.slow
 def test_import_rlkit_is_light_and_the_flat_api_resolves():
     import subprocess
     import sys

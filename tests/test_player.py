@@ -396,6 +396,7 @@ def test_human_mode_and_window_with_frames(xvfb_display, monkeypatch):
         both.close()
 
 
+@pytest.mark.slow
 def test_human_mode_without_a_display_raises_before_the_engine_starts(monkeypatch):
     from rlkit.envs.doom import NoDisplayError, ViZDoomEnv
 

@@ -20,6 +20,7 @@ def _pool(n=3, batch_size=None, envs_per_worker=1, **env_kwargs):
 
 
 @pytest.mark.parametrize("per_worker", [1, 2])
+@pytest.mark.slow
 def test_reset_then_steps_come_back_by_env_id_with_same_step_autoreset(per_worker):
     pool = _pool(3, length=2, info="floats", envs_per_worker=per_worker)
     assert len(pool.worker_pids) == (3 if per_worker == 1 else 2)
@@ -43,6 +44,7 @@ def test_reset_then_steps_come_back_by_env_id_with_same_step_autoreset(per_worke
         pool.close()
 
 
+@pytest.mark.slow
 def test_recv_returns_the_ready_envs_first():
     # Env 0 takes 3 s a step: far longer than the others take on any machine, loaded or not,
     # so the order is the claim, not a clock.
@@ -61,6 +63,7 @@ def test_recv_returns_the_ready_envs_first():
         pool.close()
 
 
+@pytest.mark.slow
 def test_misuse_is_refused_in_one_sentence():
     pool = _pool(2, batch_size=2)
     try:

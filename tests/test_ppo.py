@@ -274,6 +274,7 @@ def test_target_kl_stops_the_epochs_early():
     assert result.history.updates == cfg.n_minibatches  # one epoch of the four
 
 
+@pytest.mark.slow
 def test_vizdoom_smoke_with_two_envs():
     cfg = tiny("vizdoom_basic_ppo", num_envs=2, total_steps=128, n_minibatches=2)
     result = train_ppo(cfg, device="cpu")
@@ -365,6 +366,7 @@ def test_cartpole_ppo_preset_reaches_475_greedy_on_fresh_episodes():
     assert res.mean >= 475, res.scores
 
 
+@pytest.mark.slow
 def test_a_ppo_checkpoint_exports_to_onnx_and_plays_like_torch(tmp_path):
     pytest.importorskip("onnxruntime")
     from rlkit.export import export_onnx

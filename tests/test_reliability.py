@@ -201,6 +201,7 @@ def test_opening_and_closing_80_envs_leaks_neither_processes_nor_memory():
 # the soak benchmark's code path (the 10-minute soak itself is a benchmark, not a test)
 
 
+@pytest.mark.slow
 def test_a_short_soak_records_memory_and_throughput_after_the_buffer_fills():
     import json
 
@@ -244,6 +245,7 @@ def _weights(model):
 
 
 @pytest.mark.parametrize("algo", ["dqn", "ppo"])
+@pytest.mark.slow
 def test_half_then_resume_equals_straight_when_the_envs_restart_at_the_same_point(tmp_path, algo):
     """What a checkpoint holds (weights, optimizer, target net, every random stream, the
     replay buffer) restores exactly: with the checkpoint on an episode boundary of an env that

@@ -225,6 +225,7 @@ def test_train_with_a_ray_device_hands_the_run_to_remote(monkeypatch):
     assert seen["a"] == "gpu-box:6379" and seen["run_dir"] == "x"
 
 
+@pytest.mark.slow
 def test_cli_refuses_an_unreachable_cluster_in_one_line(tmp_path):
     port = free_port()
     proc = subprocess.run(

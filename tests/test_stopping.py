@@ -107,6 +107,7 @@ def _half_way_config():
     return cfg, cfg.total_steps // 2
 
 
+@pytest.mark.slow
 def test_a_kernel_interrupt_in_train_raises_with_the_partial_result_and_resumes_exactly(tmp_path):
     """JupyterLab's ■ sends SIGINT to the kernel, whose main thread runs ``train``: the run
     finishes its step, writes its checkpoint and raises TrainingInterrupted (a
@@ -168,6 +169,7 @@ def test_the_engines_request_stop_ends_the_run_after_its_step(tmp_path):
     assert _stamps(tmp_path)[:2] == (half, half)
 
 
+@pytest.mark.slow
 def test_a_finished_run_is_never_overwritten_by_accident(tmp_path, capsys):
     cfg = preset("cartpole", total_steps=300, learning_starts=100, eval_interval=0)
     first = train(cfg, device="cpu", run_dir=tmp_path)

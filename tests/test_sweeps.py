@@ -32,6 +32,7 @@ def test_summarize_gives_mean_spread_and_seeds():
     assert table["b"]["mean"] == 5.0
 
 
+@pytest.mark.slow
 def test_sweep_trains_each_variant_once_per_seed(capsys):
     runs = sweep(
         "cartpole",
