@@ -31,6 +31,7 @@ def echo(ctx, pid_dir=None):
         "backend": ctx.backend,
         "pid": os.getpid(),
         "master_addr": os.environ["MASTER_ADDR"],
+        "master_port": os.environ["MASTER_PORT"],
     }
 
 

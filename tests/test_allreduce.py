@@ -10,6 +10,7 @@ import json
 import multiprocessing as mp
 import os
 import signal
+import socket
 import time
 
 import dist_workers
@@ -321,3 +322,41 @@ def test_allreduce_seconds_per_mb_rejects_bad_arguments():
         allreduce_seconds_per_mb(repeats=0)
     with pytest.raises(ValueError, match="world_size"):
         allreduce_seconds_per_mb(world_size=0)
+
+
+@pytest.mark.slow
+def test_a_group_that_fails_to_form_is_formed_again_at_a_new_port(pid_dir, monkeypatch):
+    # The port handed to the first try is already taken: rank 0 cannot host the rendezvous
+    # there, which is how a port taken between free_port() and the bind looks.
+    from rlkit.distributed import launcher
+
+    taken = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    ports = [taken.getsockname()[1]]
+    real = launcher.free_port
+    monkeypatch.setattr(launcher, "free_port", lambda: ports.pop() if ports else real())
+    try:
+        out = launch(dist_workers.echo, 2, args=(str(pid_dir),), timeout=60)
+        assert not ports  # the taken port was handed out first
+        assert [r["rank"] for r in out] == [0, 1]
+        assert {r["master_port"] for r in out} != {str(taken.getsockname()[1])}
+    finally:
+        taken.close()
+    _assert_gone(pid_dir, 2)
+
+
+@pytest.mark.slow
+def test_a_group_that_never_forms_ends_in_one_error_naming_the_tries(monkeypatch):
+    from rlkit.distributed import launcher
+
+    taken = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    monkeypatch.setattr(launcher, "free_port", lambda: taken.getsockname()[1])
+    try:
+        with pytest.raises(RankFailedError, match="failed to form 3 times") as caught:
+            launch(dist_workers.echo, 2, timeout=60)
+    finally:
+        taken.close()
+    assert caught.value.joining and caught.value.rank == 0

@@ -16,7 +16,11 @@ It is meant to be called from a notebook, which is where multiprocessing usually
 - In a script (not a notebook), keep the call under ``if __name__ == "__main__":``: each
   process imports the main script, as with any multiprocessing that does not fork.
 - The rendezvous is on 127.0.0.1 at a port the OS just handed out (binding port 0), so two
-  launches, or a notebook and the test suite, do not collide on a fixed port.
+  launches, or a notebook and the test suite, do not collide on a fixed port. If joining the
+  group fails (the port was taken in between, or gloo's mesh lost a connection while another
+  program loaded the machine: seen once in 1,031 tests), every rank is stopped and the group
+  is formed again at a new port, up to :data:`RENDEZVOUS_TRIES` times within ``timeout``;
+  ``fn`` has not run yet, so nothing runs twice.
 - Nothing is left behind. If a rank raises, or dies without a word (a segfault, ``os._exit``,
   SIGKILL), the others are stopped at once (SIGTERM, then SIGKILL two seconds later) and one
   :class:`RankFailedError` names the rank, its exit code or exception, and its traceback. The
@@ -58,6 +62,9 @@ in milliseconds instead of importing torch for seconds. The server runs no torch
 no intra-op thread pool exists to be forked (numpy's BLAS starts an idle pool at import, which
 handles fork itself)."""
 
+RENDEZVOUS_TRIES = 3
+"""How many times a launch forms its group before a failure to join is the launch's error."""
+
 _FAILURE_GRACE_S = 0.3
 # After the first failure, how long to keep listening before stopping the others: a rank that
 # raised because its peer vanished reports moments after the peer, and the peer is the cause.
@@ -87,11 +94,19 @@ class RankFailedError(RuntimeError):
     :param remote_traceback: the traceback printed in that process, when it raised.
     """
 
-    def __init__(self, message: str, rank: int | None, exitcode: int | None, remote_traceback=""):
+    def __init__(
+        self,
+        message: str,
+        rank: int | None,
+        exitcode: int | None,
+        remote_traceback="",
+        joining: bool = False,
+    ):
         super().__init__(message)
         self.rank = rank
         self.exitcode = exitcode
         self.remote_traceback = remote_traceback
+        self.joining = joining  # it failed while joining the group, before fn ran
 
 
 class LaunchTimeoutError(RankFailedError, TimeoutError):
@@ -101,8 +116,8 @@ class LaunchTimeoutError(RankFailedError, TimeoutError):
 def free_port(host: str = "127.0.0.1") -> int:
     """A TCP port free on ``host`` now (the OS picks it when binding port 0).
 
-    Another program could take it before the group binds it; that rare case fails the launch
-    with rank 0's "address already in use", and launching again picks another port.
+    Another program could take it before the group binds it; :func:`launch` then forms the
+    group again at another port.
     """
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind((host, 0))
@@ -186,6 +201,7 @@ def _backend_for(device: str, backend: str | None, world_size: int) -> str:
 
 def _run_rank(rank, world_size, port, backend, device, threads, timeout, fn, args, kwargs, conn):
     """The body of each process: join the group, run ``fn``, send back its result or error."""
+    joining = True
     try:
         import torch
         import torch.distributed as dist
@@ -209,14 +225,14 @@ def _run_rank(rank, world_size, port, backend, device, threads, timeout, fn, arg
             world_size=world_size,
             timeout=datetime.timedelta(seconds=timeout),
         )
+        joining = False
         result = fn(RankContext(rank, world_size, backend, where), *args, **kwargs)
         dist.destroy_process_group()
         conn.send(("ok", result))
     except BaseException as exc:  # every failure must reach the launcher
         try:
-            conn.send(
-                ("error", f"{type(exc).__name__}: {exc}", traceback.format_exc(), time.time())
-            )
+            kind = "joining" if joining else "error"
+            conn.send((kind, f"{type(exc).__name__}: {exc}", traceback.format_exc(), time.time()))
         except Exception:  # the pipe is gone; the exit code still tells
             pass
         sys.exit(1)
@@ -292,6 +308,30 @@ def launch(
     ctx = mp.get_context(start_method)
     if start_method == "forkserver":
         ctx.set_forkserver_preload([*PRELOAD, __name__])
+    deadline = time.monotonic() + timeout
+    for attempt in range(1, RENDEZVOUS_TRIES + 1):
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise LaunchTimeoutError(
+                f"the {world_size} ranks could not form their group within {timeout:g} s "
+                f"({attempt - 1} tries); all were stopped",
+                None,
+                None,
+            )
+        try:
+            return _launch_once(
+                ctx, fn, world_size, args, kwargs, backend, device, threads, timeout, left
+            )
+        except RankFailedError as err:
+            if not err.joining or attempt == RENDEZVOUS_TRIES:
+                if err.joining:
+                    err.args = (f"{err.args[0]}\n(the group failed to form {attempt} times)",)
+                raise
+    raise AssertionError("unreachable")  # the loop returns or raises
+
+
+def _launch_once(ctx, fn, world_size, args, kwargs, backend, device, threads, timeout, left):
+    """One try: start the ranks at a fresh port and collect their results within ``left``."""
     port = free_port()
     procs: list[mp.process.BaseProcess] = []
     conns = []
@@ -309,7 +349,7 @@ def launch(
             send.close()  # the child holds the only writing end now
             procs.append(p)
             conns.append(recv)
-        results = _collect(procs, conns, timeout)
+        results = _collect(procs, conns, left, timeout)
         for p in procs:  # they sent their results and are exiting: let them, before _stop
             p.join(KILL_GRACE_S)
         return results
@@ -319,14 +359,14 @@ def launch(
             c.close()
 
 
-def _collect(procs, conns, timeout: float) -> list[Any]:
-    """Wait for every rank's message; on the first failure or the deadline, raise."""
+def _collect(procs, conns, left: float, timeout: float) -> list[Any]:
+    """Wait ``left`` seconds for every rank's message; on the first failure or then, raise."""
     world_size = len(procs)
     results: list[Any] = [None] * world_size
     pending = set(range(world_size))
     failures: dict[int, tuple] = {}  # rank -> (order key, message, exitcode, traceback)
     start = time.monotonic()
-    deadline = start + timeout
+    deadline = start + left
     stop_listening = None
     while pending:
         now = time.monotonic()
@@ -349,18 +389,19 @@ def _collect(procs, conns, timeout: float) -> list[Any]:
                 results[r] = msg[1]
                 pending.discard(r)
             elif msg is not None:
-                _, text, tb, when = msg
-                failures[r] = ((1, when), f"raised {text}", procs[r].exitcode, tb)
+                kind, text, tb, when = msg
+                what = f"raised {text}" + (" while joining the group" if kind == "joining" else "")
+                failures[r] = ((1, when), what, procs[r].exitcode, tb, kind == "joining")
                 pending.discard(r)
             elif code is not None:
                 # Died without a word (a signal, os._exit, a crash): most likely the cause.
-                failures[r] = ((0, time.time()), _describe_exit(code), code, "")
+                failures[r] = ((0, time.time()), _describe_exit(code), code, "", False)
                 pending.discard(r)
         if failures and stop_listening is None:
             stop_listening = time.monotonic() + _FAILURE_GRACE_S
     if failures:
         first = min(failures, key=lambda r: failures[r][0])
-        _, what, code, tb = failures[first]
+        _, what, code, tb, joining = failures[first]
         if code is None:  # it sent its error and is exiting: wait for its exit code
             procs[first].join(1.0)
             code = procs[first].exitcode
@@ -374,7 +415,7 @@ def _collect(procs, conns, timeout: float) -> list[Any]:
             message += f"; stopped ranks {sorted(pending)}"
         if tb:
             message += f"\n\nrank {first}'s traceback:\n{tb}"
-        raise RankFailedError(message, first, code, tb)
+        raise RankFailedError(message, first, code, tb, joining)
     if pending:
         raise LaunchTimeoutError(
             f"ranks {sorted(pending)} of {world_size} had not finished after {timeout:g} s "
