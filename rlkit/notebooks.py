@@ -161,7 +161,7 @@ def run_notebooks(
         return row
 
     try:
-        if jobs == 1:
+        if jobs == 1:  # in this thread, so that Ctrl-C interrupts papermill where it waits
             for nb in paths:
                 rows.append(run(nb))
                 if rows[-1]["error"] is not None:
