@@ -94,14 +94,7 @@ class RankFailedError(RuntimeError):
     :param remote_traceback: the traceback printed in that process, when it raised.
     """
 
-    def __init__(
-        self,
-        message: str,
-        rank: int | None,
-        exitcode: int | None,
-        remote_traceback="",
-        joining: bool = False,
-    ):
+    def __init__(self, message, rank, exitcode, remote_traceback="", joining=False):
         super().__init__(message)
         self.rank = rank
         self.exitcode = exitcode
@@ -308,26 +301,19 @@ def launch(
     ctx = mp.get_context(start_method)
     if start_method == "forkserver":
         ctx.set_forkserver_preload([*PRELOAD, __name__])
-    deadline = time.monotonic() + timeout
-    for attempt in range(1, RENDEZVOUS_TRIES + 1):
-        left = deadline - time.monotonic()
-        if left <= 0:
-            raise LaunchTimeoutError(
-                f"the {world_size} ranks could not form their group within {timeout:g} s "
-                f"({attempt - 1} tries); all were stopped",
-                None,
-                None,
-            )
+    deadline, tries = time.monotonic() + timeout, 1
+    while True:
+        left = max(0.0, deadline - time.monotonic())
         try:
             return _launch_once(
                 ctx, fn, world_size, args, kwargs, backend, device, threads, timeout, left
             )
         except RankFailedError as err:
-            if not err.joining or attempt == RENDEZVOUS_TRIES:
+            if not err.joining or tries == RENDEZVOUS_TRIES:
                 if err.joining:
-                    err.args = (f"{err.args[0]}\n(the group failed to form {attempt} times)",)
+                    err.args = (f"{err.args[0]}\n(the group failed to form {tries} times)",)
                 raise
-    raise AssertionError("unreachable")  # the loop returns or raises
+        tries += 1
 
 
 def _launch_once(ctx, fn, world_size, args, kwargs, backend, device, threads, timeout, left):
