@@ -73,7 +73,9 @@ class RunConfig:
     evaluation, logging, checkpoints, threads and seed. Each algorithm's config extends it."""
 
     algo: ClassVar[str] = ""
-    """The algorithm's name (``"dqn"``, ``"ppo"``), which :func:`rlkit.training.train` reads."""
+    """The algorithm's name (``"dqn"``, ``"ppo"``), which checkpoints record."""
+    module: ClassVar[str] = ""
+    """The module whose ``ALGORITHM`` trains this config (:mod:`rlkit.algorithms`)."""
 
     env_id: str = checked("CartPole-v1", NON_EMPTY_STR)
     """Environment id for :func:`rlkit.envs.make_env` (``"vizdoom:<scenario>"`` or gymnasium)."""
@@ -223,6 +225,7 @@ class DQNConfig(RunConfig):
     """Deep Q-learning (Mnih et al. 2015) with the usual improvements as switches."""
 
     algo: ClassVar[str] = "dqn"
+    module: ClassVar[str] = "rlkit.agents.dqn"
 
     buffer_size: int = checked(50_000, int_at_least(1))
     """Replay capacity in transitions."""
@@ -315,6 +318,7 @@ class PPOConfig(RunConfig):
     """
 
     algo: ClassVar[str] = "ppo"
+    module: ClassVar[str] = "rlkit.agents.ppo"
 
     n_steps: int = checked(128, int_at_least(1))
     """Steps per env in one rollout."""

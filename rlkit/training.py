@@ -1,14 +1,14 @@
 """What every training loop shares: the runner, its clocks and schedules, and callbacks.
 
 ``train(config, device=..., callbacks=[...], run_dir=...)`` picks the algorithm from the config
-(``config.algo``) and hands it to :class:`Trainer`, which owns everything that is not acting or
-learning: the device and thread settings, the vector env, the training clock (stopped during
-evaluations and checkpoints), the log / eval / checkpoint schedules, episode bookkeeping
-(per env id), resuming, and the callbacks. The envs are a lock-step vector env, or with
-``vector_backend="pool"`` a free-running :class:`rlkit.envs.vector.EnvPool`, where each
-:meth:`Trainer.step_envs` returns whichever envs answered first and :attr:`Trainer.env_ids`
-says which. An algorithm is an :class:`Agent`: it builds its networks and storage, and each
-:meth:`Agent.iterate` acts, steps the envs through :meth:`Trainer.step_envs` and learns.
+(:mod:`rlkit.algorithms`) and hands it to :class:`Trainer`, which owns everything that is not
+acting or learning: the device and thread settings, the collector (:mod:`rlkit.collectors`:
+lock-step envs, a free-running pool or Ray rollout workers, whichever the config asks for),
+the training clock (stopped during evaluations and checkpoints), the log / eval / checkpoint
+schedules, the episode records, resuming, and the callbacks. An algorithm is an
+:class:`Agent`: it builds its networks and storage, and each :meth:`Agent.iterate` collects
+experience through :meth:`Trainer.collect` with its actor and learns; it never asks which
+backend stepped the envs.
 
 Callbacks receive :class:`rlkit.records.Progress` records (plain data, so a remote run can
 stream them). A callback that needs the live network (:class:`rlkit.callbacks.KeepBest`) gets
@@ -18,7 +18,6 @@ Ready-made callbacks live in :mod:`rlkit.callbacks`; the dashboard in :mod:`rlki
 
 from __future__ import annotations
 
-import importlib
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -39,12 +38,6 @@ class RunFolderError(UserError, OSError):
 
 BUFFER_CHECKPOINT_S = 60.0
 """Fewest training seconds between timed checkpoints that hold the replay buffer."""
-
-# config.algo -> the module and class of its Agent (imported when used).
-ALGORITHMS: dict[str, tuple[str, str]] = {
-    "dqn": ("rlkit.agents.dqn", "DQNAgent"),
-    "ppo": ("rlkit.agents.ppo", "PPOAgent"),
-}
 
 
 class Callback:
@@ -92,11 +85,11 @@ class Agent(Protocol):
     updates: int
     """Gradient updates so far."""
 
-    def start(self, obs: np.ndarray) -> None:
-        """The first observations of every env, in env id order (after any resume)."""
+    def start(self) -> None:
+        """Training is about to start (after any resume), with fresh episodes in every env."""
 
     def iterate(self, run: Trainer) -> None:
-        """One round: act, :meth:`Trainer.step_envs`, learn."""
+        """One round: :meth:`Trainer.collect` with its actor, then learn."""
 
     def log_metrics(self) -> dict[str, float]:
         """Keyed metrics since the previous call (``{}`` if nothing happened)."""
@@ -154,6 +147,7 @@ class Trainer:
         save_buffer: bool = False,
         ray_address: str | None = None,
         overwrite: bool = False,
+        collector: Any = None,
     ):
         self.config = config
         self.overwrite = overwrite
@@ -168,17 +162,10 @@ class Trainer:
         self.history = History()
         self.env_steps = 0
         self.obs: Any = None
-        """The envs' current observations (the agent updates it as it steps): one row per
-        entry of :attr:`env_ids`."""
-        self.env_ids: np.ndarray = np.zeros(0, dtype=np.int64)
-        """Which env each row of :attr:`obs` (and of :meth:`step_envs`'s results) belongs to:
-        ``arange(num_envs)`` for lock-step backends; with ``vector_backend="pool"`` the envs
-        that answered first, in the order they did."""
-        self.pool = False
-        """Whether the envs are a free-running :class:`rlkit.envs.vector.EnvPool`."""
-        self.workers = False
-        """Whether Ray rollout workers step the envs (``config.rollout_workers``): the agent
-        then calls :meth:`collect` instead of :meth:`step_envs`."""
+        """The envs' latest observations (for the dashboard's frame)."""
+        self.collector: Any = collector
+        """What steps the envs (:mod:`rlkit.collectors`); made from the config in :meth:`run`
+        unless one was given."""
         self.timer = PhaseTimer(self.history.phase_seconds)
         self.stopped = False
         self._pending: list[EpisodeRow] = []  # finished since the last Progress
@@ -186,92 +173,28 @@ class Trainer:
         self._fresh: dict[str, float] = {}  # metrics of the latest log event
 
     # -- what agents call -------------------------------------------------------------------
-    def step_envs(self, actions: np.ndarray, env_ids: np.ndarray | None = None):
-        """Step the envs, time it as ``env``, count steps and record finished episodes.
+    def collect(self, actor: Any, steps: int | None = None) -> Any:
+        """Experience from the collector, acted by ``actor`` (:class:`rlkit.collectors.Actor`):
+        ``steps`` steps of every env, or without ``steps`` the collector's own unit (one step of
+        every env in lock-step, the envs that answered on the pool, a round of rollout workers).
+        Counts the env steps, records the episodes that ended and adds the collector's time
+        split (``env``, ``act``; ``transfer`` with rollout workers) to the run's.
 
-        Lock-step backends step every env (``actions`` has one row per env). On the pool,
-        ``actions`` go to ``env_ids`` (default: :attr:`env_ids`, the batch just acted on; may be
-        empty), and the next envs to answer come back — ``pool_batch_size`` of them, or all
-        those still in flight when fewer are; :attr:`env_ids` then says which they are.
-
-        :return: ``(next_obs, rewards, terminated, truncated, infos)``, one row per env of
-            :attr:`env_ids` (SAME_STEP autoreset: an ended env's final observation is in
-            ``infos["final_obs"]``).
+        :return: the :class:`rlkit.collectors.Columns`.
         """
-        if self.pool:
-            return self._step_pool(actions, self.env_ids if env_ids is None else env_ids)
-        self.timer.start()
-        out = self.envs.step(actions)
-        self.timer.stop("env")
-        next_obs, rewards, terminated, truncated, _ = out
-        self.env_steps += self.num_envs
-        self._ep_return += rewards
-        self._ep_len += 1
-        done = np.logical_or(terminated, truncated)
-        if done.any():
-            self._record_episodes(np.flatnonzero(done))
-        self.obs = next_obs
-        return out
-
-    def collect(self, model: torch.nn.Module, steps: int, epsilon: float = 0.0) -> list:
-        """With rollout workers: one synchronous round of ``steps`` steps per env with
-        ``model``'s weights (see :class:`rlkit.distributed.rollout.RolloutWorkers`); counts the
-        steps and episodes and splits the round's wait into the workers' mean ``env`` and
-        ``act`` seconds and the rest, ``transfer`` (moving fragments and weights, Ray's
-        overhead, waiting for the slowest worker).
-
-        :return: the round's :class:`~rlkit.distributed.rollout.Fragment` list, in worker order.
-        """
-        from rlkit.distributed.rollout import weights_of
-
-        t0 = time.perf_counter()
-        weights = weights_of(model)
-        fragments, _ = self.envs.collect(weights, steps, epsilon)
-        env_s = float(np.mean([f.env_s for f in fragments]))
-        act_s = float(np.mean([f.act_s for f in fragments]))
+        cols = self.collector.collect(actor, steps)
         seconds = self.timer.seconds
-        seconds["env"] = seconds.get("env", 0.0) + env_s
-        seconds["act"] = seconds.get("act", 0.0) + act_s
-        rest = time.perf_counter() - t0 - env_s - act_s
-        seconds["transfer"] = seconds.get("transfer", 0.0) + max(0.0, rest)
-        self.env_steps += sum(f.steps for f in fragments)
+        for phase, spent in cols.seconds.items():
+            seconds[phase] = seconds.get(phase, 0.0) + spent
+        before = self.env_steps
+        self.env_steps += cols.steps
         now = self.train_seconds()
-        for f in fragments:  # a round's episodes are recorded at the round's end
-            for ret, length in zip(f.episode_returns, f.episode_lengths, strict=True):
-                row = EpisodeRow(self.env_steps, now, ret, length)
-                self.history.add_episode(row)
-                self._pending.append(row)
-        self.obs = fragments[0].obs[-1]
-        self.timer.start()
-        return fragments
-
-    def _step_pool(self, actions: np.ndarray, env_ids: np.ndarray):
-        self.timer.start()
-        if len(env_ids):
-            self.envs.send(actions, env_ids)
-        count = min(self.envs.batch_size, self.envs.in_flight)
-        if not count:
-            raise RuntimeError("step_envs() with no env stepping: send actions to some envs")
-        next_obs, rewards, terminated, truncated, infos, ids = self.envs.recv(count=count)
-        self.timer.stop("env")
-        self.env_steps += len(ids)
-        self._ep_return[ids] += rewards  # ids are distinct, so fancy-index += is exact
-        self._ep_len[ids] += 1
-        done = np.logical_or(terminated, truncated)
-        if done.any():
-            self._record_episodes(ids[done])
-        self.obs, self.env_ids = next_obs, ids
-        return next_obs, rewards, terminated, truncated, infos
-
-    def _record_episodes(self, ended: np.ndarray) -> None:
-        """Episode rows for envs ``ended`` (by env id), whose counters then restart."""
-        now = self.train_seconds()
-        for i in ended:
-            row = EpisodeRow(self.env_steps, now, float(self._ep_return[i]), int(self._ep_len[i]))
+        for at, ret, length in cols.episodes:
+            row = EpisodeRow(before + at, now, ret, length)
             self.history.add_episode(row)
             self._pending.append(row)
-        self._ep_return[ended] = 0.0
-        self._ep_len[ended] = 0
+        self.obs = cols.obs[-1]
+        return cols
 
     def request_stop(self, reason: str = "request_stop") -> None:
         """End the run after the current iteration, with its checkpoint and records written:
@@ -286,10 +209,9 @@ class Trainer:
 
     # -- the run ------------------------------------------------------------------------------
     def run(self) -> TrainResult:
+        from rlkit.collectors import make_collector
         from rlkit.device_plan import apply, plan_for, restore
         from rlkit.devices import select_device
-        from rlkit.envs import env_spec
-        from rlkit.envs.vector import make_env_pool, make_vector_env
 
         c = self.config
         self.folder = None
@@ -310,34 +232,19 @@ class Trainer:
         flags_before: dict[str, Any] = {}  # torch flags the device plan changed
         torch.manual_seed(c.seed)
         rng = np.random.default_rng(c.seed)
-        self.num_envs = c.num_envs
-        self.pool = c.vector_backend == "pool" and not c.rollout_workers
-        self.workers = bool(c.rollout_workers)
-        if self.workers:
-            from rlkit.distributed.rollout import RolloutWorkers
-
-            self.envs = RolloutWorkers(c, self.ray_address)
-        elif self.pool:
-            self.envs = make_env_pool(c.env_id, c.num_envs, c.pool_batch, **c.env_kwargs)
-        else:
-            self.envs = make_vector_env(
-                c.env_id, c.num_envs, backend=c.vector_backend, **c.env_kwargs
-            )
+        if self.collector is None:
+            self.collector = make_collector(c, self.ray_address)
         self._eval_env = None
         try:
             if c.torch_threads is not None:
                 torch.set_num_threads(c.torch_threads)
-            if self.workers:
-                self.spec = self.envs.spec
-                self.history.phase_seconds.setdefault("transfer", 0.0)
-            else:
-                self.spec = env_spec(self.envs, c.env_id, c.env_kwargs)
+            self.spec = self.collector.spec
             # Decided once the env spec sizes the replay buffer; the agent follows it.
             self.device_plan = plan_for(self.device, c, self.spec)
             flags_before = apply(self.device_plan)
             plan = self.device_plan
             self.agent = agent = self.agent_cls(c, self.spec, self.device, rng, plan=plan)
-            for phase in agent.phases:
+            for phase in (*agent.phases, *self.collector.phases):
                 self.history.phase_seconds.setdefault(phase, 0.0)
             if self.resume_from is not None:
                 self._resume(self.resume_from)
@@ -345,7 +252,7 @@ class Trainer:
         finally:
             torch.set_num_threads(threads_before)  # the caller's process keeps its own setting
             restore(flags_before)
-            self.envs.close()
+            self.collector.close()
             if self._eval_env is not None:
                 self._eval_env.close()
             if self.folder is not None:
@@ -353,11 +260,10 @@ class Trainer:
 
     def _loop(self, agent: Agent) -> TrainResult:
         c, h = self.config, self.history
-        self.env_ids = np.arange(c.num_envs)
-        self.obs = self._reset_envs(c.seed + self.env_steps)
-        agent.start(self.obs)
-        self._ep_return = np.zeros(c.num_envs)
-        self._ep_len = np.zeros(c.num_envs, dtype=np.int64)
+        # Env i is seeded seed + env steps + i: a resumed run starts fresh episodes.
+        self.collector.reset(c.seed + self.env_steps)
+        self.obs = self.collector.obs
+        agent.start()
         self._policy = agent.policy()
         step = self.env_steps
         next_log = next_multiple(step, c.log_interval)
@@ -413,23 +319,6 @@ class Trainer:
             stopped_by=self.stop_reason,
             device_report={**self.device_report.to_dict(), "plan": self.device_plan.describe()},
         )
-
-    def _reset_envs(self, seed: int) -> np.ndarray:
-        """Every env's first observation (env ``i`` seeded ``seed + i``), in env id order.
-
-        The pool's resets are all received here, so that training starts with every env
-        waiting for an action (and a resumed run, like a lock-step one, starts fresh episodes).
-        """
-        if self.workers:  # the workers hold their envs' observations
-            self.envs.reset(seed)
-            return None
-        if not self.pool:
-            return self.envs.reset(seed=seed)[0]
-        self.envs.async_reset(seed=seed)
-        obs, *_, ids = self.envs.recv(count=self.num_envs)
-        out = np.empty_like(obs)
-        out[ids] = obs
-        return out
 
     def _log(self, metrics: dict[str, float]) -> None:
         for key, value in metrics.items():
@@ -568,19 +457,6 @@ class Trainer:
         self.env_steps = int(ckpt.metadata["progress"]["env_steps"])
 
 
-def agent_class(config: Any) -> type:
-    """The :class:`Agent` class that trains ``config`` (from ``config.algo``)."""
-    from rlkit.config import RunConfig
-
-    if not isinstance(config, RunConfig) or config.algo not in ALGORITHMS:
-        raise TypeError(
-            "config must be an algorithm's config such as DQNConfig or PPOConfig "
-            f"(see rlkit.presets.preset), got {config!r}"
-        )
-    module, name = ALGORITHMS[config.algo]
-    return getattr(importlib.import_module(module), name)
-
-
 def train(
     config: Any,
     device: str | torch.device = "auto",
@@ -624,6 +500,7 @@ def train(
         interrupt, SIGTERM, SIGHUP) after finishing its current iteration and writing its
         checkpoint; ``err.result`` is the partial result, live model included.
     """
+    from rlkit.algorithms import agent_class
     from rlkit.remote.cluster import is_ray_device, parse_device
     from rlkit.stopping import TrainingInterrupted, stop_on_signals
 

@@ -11,10 +11,11 @@ import pytest
 from conftest import processes_gone
 from tagged_env import ENV_ID, length_of, reward_of
 
+from rlkit.algorithms import agent_class
 from rlkit.buffers import PerEnvStaging, ReplayBuffer, RolloutBuffer
 from rlkit.config import ConfigError, DQNConfig, PPOConfig
 from rlkit.presets import preset
-from rlkit.training import Trainer, agent_class
+from rlkit.training import Trainer
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -99,36 +100,59 @@ def test_staging_fills_each_replay_column_with_one_envs_consecutive_steps():
         staging.add([0, 0], obs[:2], [0, 0], [0, 0], obs[:2], [0, 0], [0, 0])
 
 
-def test_gae_of_columns_filled_out_of_order_equals_lock_step_gae():
+def test_columns_written_out_of_order_equal_lock_step_columns_and_their_gae():
+    from rlkit.collectors import ColumnWriter, EpisodeCounter
+
     rng = np.random.default_rng(1)
     t_len, n = 6, 3
-    data = dict(
-        obs=rng.normal(size=(t_len, n, 2)).astype(np.float32),
-        actions=rng.integers(0, 2, (t_len, n)),
-        rewards=rng.normal(size=(t_len, n)).astype(np.float32),
-        terminated=rng.random((t_len, n)) < 0.2,
-        truncated=rng.random((t_len, n)) < 0.2,
-        values=rng.normal(size=(t_len, n)).astype(np.float32),
-        log_probs=rng.normal(size=(t_len, n)).astype(np.float32),
-    )
+    obs = rng.normal(size=(t_len + 1, n, 2)).astype(np.float32)
+    actions = rng.integers(0, 2, (t_len, n))
+    rewards = rng.normal(size=(t_len, n))
+    terminated = rng.random((t_len, n)) < 0.2
+    truncated = (rng.random((t_len, n)) < 0.2) & ~terminated
+    values = rng.normal(size=(t_len, n)).astype(np.float32)
+    log_probs = rng.normal(size=(t_len, n)).astype(np.float32)
     last = rng.normal(size=n).astype(np.float32)
-    lock, free = (RolloutBuffer(t_len, n, (2,), obs_dtype=np.float32) for _ in range(2))
+
+    def step(t, ids):
+        out = (obs[t + 1, ids], rewards[t, ids], terminated[t, ids], truncated[t, ids], {})
+        recs = {"values": values[t, ids], "log_probs": log_probs[t, ids]}
+        return actions[t, ids], recs, out
+
+    lock = ColumnWriter(t_len, obs[0], EpisodeCounter(n))
     for t in range(t_len):
-        lock.add(*(v[t] for v in data.values()))
+        lock.write(t, np.arange(n), *step(t, np.arange(n)))
+    free = ColumnWriter(t_len, obs[0], EpisodeCounter(n))
     steps = np.zeros(n, dtype=int)
-    while not free.full:  # a few envs at a time, whichever still need steps
+    while (steps < t_len).any():  # a few envs at a time, whichever still need steps
         open_ = np.flatnonzero(steps < t_len)
         ids = rng.permutation(open_)[: rng.integers(1, len(open_) + 1)]
-        free.add_at(ids, *(v[steps[ids], ids] for v in data.values()))
+        free.write(steps[ids], ids, *step(steps[ids], ids))
         steps[ids] += 1
-        assert (free.column_len == steps).all() and free.pos == steps.min()
-    for buf in (lock, free):
-        buf.compute_returns_and_advantages(last, 0.9, 0.8)
-    np.testing.assert_array_equal(free.obs, lock.obs)
-    np.testing.assert_array_equal(free.advantages, lock.advantages)
-    np.testing.assert_array_equal(free.returns, lock.returns)
-    with pytest.raises(ValueError, match=r"envs \[1\] already hold 6 steps"):
-        free.add_at([1], *(v[0, [1]] for v in data.values()))
+    a, b = (w.columns(np.arange(n), {"values": last}, {}) for w in (lock, free))
+    for name in ("obs", "actions", "rewards", "terminated", "truncated"):
+        np.testing.assert_array_equal(getattr(a, name), getattr(b, name))
+    # Episodes are counted per env, so their returns and lengths agree as sets; where they
+    # ended counts env steps in the order the envs answered.
+    assert sorted(e[1:] for e in a.episodes) == sorted(e[1:] for e in b.episodes)
+    bufs = []
+    for cols in (a, b):
+        buf = RolloutBuffer(t_len, n, (2,), obs_dtype=np.float32)
+        for t in range(t_len):
+            r = np.asarray(cols.rewards[t], dtype=np.float32)
+            buf.add(
+                cols.obs[t],
+                cols.actions[t],
+                r,
+                cols.terminated[t],
+                cols.truncated[t],
+                cols.records["values"][t],
+                cols.records["log_probs"][t],
+            )
+        buf.compute_returns_and_advantages(cols.last["values"], 0.9, 0.8)
+        bufs.append(buf)
+    np.testing.assert_array_equal(bufs[0].advantages, bufs[1].advantages)
+    np.testing.assert_array_equal(bufs[0].returns, bufs[1].returns)
 
 
 # -- training on the pool ------------------------------------------------------------------------
@@ -182,14 +206,14 @@ def test_dqn_on_the_pool_pairs_each_obs_with_the_same_envs_next_obs():
         (term == 1) == ((nxt[:, 2] == [length_of(e) for e in env]) & (obs[:, 1] % 2 == 0))
     ).all()
     _check_episode_rows(h, range(4))
-    assert _gone(trainer.envs.worker_pids)
+    assert _gone(trainer.collector.envs.worker_pids)
 
 
 def test_ppo_on_the_pool_fills_each_column_with_one_envs_steps_in_order():
     trainer, result = _run(_ppo())
     buf, h = trainer.agent.buffer, result.history
     assert h.env_steps == 128 and trainer.agent.rollouts == 2
-    assert buf.full and (buf.column_len == 16).all()
+    assert buf.full and buf.pos == 16
     for i in range(4):
         col = buf.obs[:, i]
         assert (col[:, 0] == i).all()
@@ -200,10 +224,10 @@ def test_ppo_on_the_pool_fills_each_column_with_one_envs_steps_in_order():
         assert (col[1:, 2] == want_t).all() and (col[1:, 1] == want_ep).all()
         assert (ended == (col[:, 2] + 1 == length_of(i))).all()
     # the bootstrap observation is each env's own next one
-    last = trainer.agent.obs
+    last = trainer.collector.obs
     assert (last[:, 0] == np.arange(4)).all()
     _check_episode_rows(h, range(4))
-    assert _gone(trainer.envs.worker_pids)
+    assert _gone(trainer.collector.envs.worker_pids)
 
 
 @pytest.mark.slow
@@ -227,7 +251,7 @@ def test_cartpole_on_the_pool_gives_the_lock_step_history_keys():
             lock.history.eval_steps
         )
         assert free.history.episodes > 0 and free.history.env_steps >= 256
-        assert _gone(trainer.envs.worker_pids)
+        assert _gone(trainer.collector.envs.worker_pids)
 
 
 @pytest.mark.slow
@@ -244,14 +268,14 @@ def test_checkpoint_and_resume_on_the_pool_restart_episodes(tmp_path):
     tags = resumed.agent.buffer.obs[:, :, 0]
     assert (tags == 64 + np.arange(4)).all()
     _check_episode_rows(h, list(range(4)) + list(range(64, 68)))
-    assert _gone(trainer.envs.worker_pids + resumed.envs.worker_pids)
+    assert _gone(trainer.collector.envs.worker_pids + resumed.collector.envs.worker_pids)
 
 
 def test_a_failing_pool_run_leaves_no_workers(monkeypatch):
     calls = []
 
     def boom(self, run):
-        calls.append(run.envs.worker_pids)
+        calls.append(run.collector.envs.worker_pids)
         raise RuntimeError("boom")
 
     monkeypatch.setattr(agent_class(_dqn()), "iterate", boom)

@@ -10,13 +10,14 @@ import torch
 
 from rlkit import device_plan
 from rlkit.agents.dqn import DQNAgent, DQNLearner, EpsilonGreedyActor
+from rlkit.algorithms import agent_class
 from rlkit.buffers import PrioritizedReplayBuffer, ReplayBatch, ReplayBuffer
 from rlkit.buffers.device import DeviceReplayBuffer
 from rlkit.config import ConfigError, DQNConfig
 from rlkit.device_plan import DevicePlan, apply, plan_for, replay_bytes, restore
 from rlkit.envs import EnvSpec
 from rlkit.presets import preset
-from rlkit.training import Callback, Trainer, agent_class
+from rlkit.training import Callback, Trainer
 
 DOOM = EnvSpec("vizdoom:basic", (1, 30, 45), "uint8", ("LEFT", "RIGHT", "ATTACK"), {})
 CUDA = torch.device("cuda", 0)

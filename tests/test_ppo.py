@@ -15,14 +15,14 @@ from rlkit.agents.ppo import (
     StochasticActor,
     clipped_loss,
     explained_variance,
-    final_values,
     train_ppo,
 )
+from rlkit.algorithms import agent_class, algorithm
 from rlkit.buffers import RolloutBatch, RolloutBuffer
 from rlkit.checkpoints import load_checkpoint, load_model
 from rlkit.envs import EnvSpec
 from rlkit.presets import preset
-from rlkit.training import ALGORITHMS, Trainer, agent_class
+from rlkit.training import Trainer
 
 METRIC_KEYS = {
     "loss/policy",
@@ -158,13 +158,23 @@ def test_actor_samples_from_the_softmax_and_keeps_frames_uint8():
 
 
 def test_final_values_only_for_truncated_envs_that_report_a_final_obs():
+    from rlkit.collectors import ColumnWriter, EpisodeCounter
+
     actor = StochasticActor(_FixedPolicy(), np.random.default_rng(0), "cpu")
-    cut = np.array([True, False, True])
-    final = np.empty(3, dtype=object)
-    final[0] = final[2] = np.zeros(4, dtype=np.float32)
-    infos = {"final_obs": final, "_final_obs": np.array([True, True, True])}
-    np.testing.assert_array_equal(final_values(actor, cut, infos), [7.0, 0.0, 7.0])
-    assert not final_values(actor, cut, {}).any()  # no final obs: treated as a termination
+    obs = np.zeros((4, 4), dtype=np.float32)
+    final = np.empty(4, dtype=object)
+    final[0] = final[2] = final[3] = np.ones(4, dtype=np.float32)
+    # env 0 and 2 cut by a time limit, 1 runs on, 3 ends for real (terminated).
+    term, trunc = np.array([0, 0, 0, 1], bool), np.array([1, 0, 1, 1], bool)
+    infos = {"final_obs": final, "_final_obs": np.array([True, False, True, True])}
+    for reported, want in ((infos, [7.0, 0.0, 7.0, 0.0]), ({}, [0.0] * 4)):
+        writer, ids = ColumnWriter(1, obs, EpisodeCounter(4)), np.arange(4)
+        out = (obs, np.ones(4), term, trunc, reported)
+        cut = writer.write(0, ids, np.zeros(4, np.int64), {}, out)
+        writer.finals_of(actor, 0, ids, cut, reported)
+        cols = writer.columns(ids, {}, {})
+        got = cols.finals.get("values", np.zeros((1, 4)))[0]
+        np.testing.assert_array_equal(got, want)  # no final obs: treated as a termination
 
 
 # -- the learner ----------------------------------------------------------------------------------
@@ -237,7 +247,7 @@ def test_learner_clips_the_gradient_norm():
 # -- training -------------------------------------------------------------------------------------
 def test_ppo_is_registered_and_its_agent_follows_the_protocol():
     cfg = tiny()
-    assert ALGORITHMS["ppo"] == ("rlkit.agents.ppo", "PPOAgent")
+    assert algorithm(cfg).agent is PPOAgent and type(cfg).module == "rlkit.agents.ppo"
     assert agent_class(cfg) is PPOAgent and PPOAgent.phases == ("env", "act", "learner")
     with pytest.raises(TypeError, match="PPOConfig"):
         train_ppo(preset("cartpole"), device="cpu")
@@ -287,19 +297,21 @@ def test_truncated_steps_bootstrap_the_value_of_the_final_observation(monkeypatc
     """With learning switched off, a truncated step's stored reward is 1 + gamma V(final obs)."""
     cfg = tiny(total_steps=128, eval_interval=0, env_kwargs={"max_episode_steps": 5})
     stored, finals = [], []
-    add, step_envs = RolloutBuffer.add, Trainer.step_envs
+    add, collect = RolloutBuffer.add, Trainer.collect
 
     def spy_add(self, obs, actions, rewards, terminated, truncated, values, log_probs):
         stored.append((np.array(rewards), np.array(terminated), np.array(truncated)))
         add(self, obs, actions, rewards, terminated, truncated, values, log_probs)
 
-    def spy_step(self, actions):
-        out = step_envs(self, actions)
-        finals.append(out[4].get("final_obs"))
-        return out
+    def spy_collect(self, actor, steps=None):
+        cols = collect(self, actor, steps)
+        for t in range(len(cols.actions)):  # each step's final observations, by env
+            at = zip(cols.final_at, cols.final_obs, strict=True)
+            finals.append({j: f for (s, j), f in at if s == t})
+        return cols
 
     monkeypatch.setattr(RolloutBuffer, "add", spy_add)
-    monkeypatch.setattr(Trainer, "step_envs", spy_step)
+    monkeypatch.setattr(Trainer, "collect", spy_collect)
     monkeypatch.setattr(PPOAgent, "_learn", lambda self: None)
     result = train_ppo(cfg, device="cpu")
     checked = 0

@@ -16,8 +16,9 @@ import torch
 from conftest import processes_gone
 from ray_cluster import ray_missing
 
+from rlkit.collectors import join
 from rlkit.config import ConfigError
-from rlkit.distributed.rollout import RolloutWorker, side_by_side, weights_of
+from rlkit.distributed.rollout import RolloutWorker, weights_of
 from rlkit.presets import preset
 
 needs_ray = pytest.mark.skipif(ray_missing, reason="ray is not installed")
@@ -33,12 +34,12 @@ def test_a_ppo_fragment_holds_consecutive_steps_and_true_final_observations():
     w = weights_of(worker.model)
     first = worker.sample(w, 100, round_=1)
     assert first.obs.shape == (101, 4, 4) and first.actions.shape == (100, 4)
-    assert first.values.shape == first.log_probs.shape == (100, 4)
-    assert first.last_values.shape == (4,) and first.steps == 400
-    assert first.worker == 1 and first.round == 1
+    assert first.records["values"].shape == first.records["log_probs"].shape == (100, 4)
+    assert first.last["values"].shape == (4,) and first.steps == 400
+    assert first.worker == 1 and first.round == 1 and list(first.env_ids) == [4, 5, 6, 7]
     ends = np.logical_or(first.terminated, first.truncated)
     # Every episode end has its final observation; next_obs() puts it back in place of the reset.
-    assert len(first.final_at) == ends.sum() == len(first.episode_returns) > 0
+    assert len(first.final_at) == ends.sum() == len(first.episodes) > 0
     nxt = first.next_obs()
     changed = np.argwhere((nxt != first.obs[1:]).any(axis=-1))
     assert sorted(map(tuple, changed)) == sorted(map(tuple, first.final_at))
@@ -47,9 +48,11 @@ def test_a_ppo_fragment_holds_consecutive_steps_and_true_final_observations():
     # The next fragment starts where this one stopped; CartPole pays 1 per step.
     second = worker.sample(w, 10, round_=2)
     assert np.array_equal(second.obs[0], first.obs[-1])
-    assert sum(first.episode_lengths) <= 400 and set(first.episode_returns) == {
-        float(n) for n in first.episode_lengths
-    }
+    lengths = [n for _, _, n in first.episodes]
+    assert sum(lengths) <= 400 and {r for _, r, _ in first.episodes} == set(map(float, lengths))
+    # Each episode is recorded at the env step of this fragment at which it ended.
+    ended = [4 * (t + 1) for t in np.flatnonzero(ends.any(axis=1)) for _ in range(ends[t].sum())]
+    assert [at for at, _, _ in first.episodes] == ended
     worker.close()
 
 
@@ -57,13 +60,13 @@ def test_a_dqn_fragment_acts_with_the_given_epsilon_and_carries_no_critic():
     cfg = preset("cartpole", rollout_workers=1, num_envs=2)
     worker = RolloutWorker(cfg, index=0, num_envs=2)
     w = weights_of(worker.model)
-    greedy = worker.sample(w, 50, round_=1, epsilon=0.0)
-    assert greedy.values.size == 0 and greedy.last_values.size == 0
+    greedy = worker.sample(w, 50, round_=1, settings={"epsilon": 0.0})
+    assert greedy.records == greedy.finals == greedy.last == {}
     # Epsilon 0 is the network's argmax in every state it met; epsilon 1 is coin flips.
     with torch.inference_mode():
         q = worker.model(torch.from_numpy(greedy.obs[:-1].reshape(-1, 4)))
     assert np.array_equal(greedy.actions.reshape(-1), q.argmax(dim=1).numpy())
-    random = worker.sample(w, 200, round_=2, epsilon=1.0)
+    random = worker.sample(w, 200, round_=2, settings={"epsilon": 1.0})
     assert 0.4 < np.mean(random.actions) < 0.6
     worker.close()
 
@@ -73,10 +76,13 @@ def test_fragments_side_by_side_keep_worker_order():
     a = RolloutWorker(cfg, index=0, num_envs=4)
     b = RolloutWorker(cfg, index=1, num_envs=4)
     fa, fb = a.sample(weights_of(a.model), 8, 1), b.sample(weights_of(a.model), 8, 1)
-    obs = side_by_side([fa, fb], "obs")
-    assert obs.shape == (9, 8, 4)
-    assert np.array_equal(obs[:, :4], fa.obs) and np.array_equal(obs[:, 4:], fb.obs)
-    assert np.array_equal(side_by_side([fa, fb], "last_values")[4:], fb.last_values)
+    both = join([fa, fb], {"env": 1.0})
+    assert both.obs.shape == (9, 8, 4) and list(both.env_ids) == list(range(8))
+    assert np.array_equal(both.obs[:, :4], fa.obs) and np.array_equal(both.obs[:, 4:], fb.obs)
+    assert np.array_equal(both.last["values"][4:], fb.last["values"])
+    assert np.array_equal(both.next_obs()[:, 4:], fb.next_obs())  # final obs moved with b
+    # The learner hears of a round's episodes at its end; the next round may start elsewhere.
+    assert {at for at, _, _ in both.episodes} <= {both.steps} and not both.contiguous
     # Envs are seeded by their global index, so the two workers' first observations differ.
     assert not np.array_equal(fa.obs[0], fb.obs[0])
     a.close()
@@ -135,10 +141,11 @@ def _gone(pids: list[int]) -> bool:
 
 def _train(cfg, **kw):
     """Train through a Trainer kept at hand, to see its workers' processes afterwards."""
-    from rlkit.training import Trainer, agent_class
+    from rlkit.algorithms import agent_class
+    from rlkit.training import Trainer
 
     trainer = Trainer(cfg, agent_class(cfg), "cpu", **kw)
-    return trainer.run(), trainer.envs.pids
+    return trainer.run(), trainer.collector.pids
 
 
 @needs_ray
@@ -238,7 +245,7 @@ def test_backup_workers_leave_a_slow_worker_behind(embedded_ray):
     workers = RolloutWorkers(cfg)
     try:
         w = weights_of(RolloutWorker(cfg, 0, 1).model)
-        rounds = [workers.collect(w, 16)[0] for _ in range(4)]
+        rounds = [workers.sample(w, 16)[0] for _ in range(4)]
         # Worker 0 sleeps 4 s per fragment; the other two answer 16 CartPole steps far sooner,
         # loaded machine or not, so every round is theirs, and worker 0's late fragment is
         # dropped when it finally arrives: rounds go on until it has (a bound, not a wait).
@@ -248,7 +255,7 @@ def test_backup_workers_leave_a_slow_worker_behind(embedded_ray):
 
         deadline = time.monotonic() + 120
         while workers.dropped_fragments < 1 and time.monotonic() < deadline:
-            workers.collect(w, 16)
+            workers.sample(w, 16)
         assert workers.dropped_fragments >= 1 and workers.dropped_steps >= 16
     finally:
         workers.close()
@@ -267,10 +274,10 @@ def test_a_worker_that_dies_is_named(embedded_ray):
     workers = RolloutWorkers(cfg)
     try:
         w = weights_of(RolloutWorker(cfg, 0, 1).model)
-        workers.collect(w, 8)
+        workers.sample(w, 8)
         ray.kill(workers.actors[1])
         with pytest.raises(RemoteError, match="rollout worker 1 died"):
-            workers.collect(w, 8)
+            workers.sample(w, 8)
     finally:
         workers.close()
 
@@ -295,7 +302,7 @@ def test_workers_land_on_the_second_node_of_a_loopback_cluster(loopback_cluster,
         workers = RolloutWorkers(cfg, address=loopback_cluster.address)
         try:
             assert workers.node_ids == second * 2
-            frags, _ = workers.collect(weights_of(RolloutWorker(cfg, 0, 1).model), 8)
+            frags, _ = workers.sample(weights_of(RolloutWorker(cfg, 0, 1).model), 8)
             assert [f.node_id for f in frags] == second * 2
         finally:
             workers.close()

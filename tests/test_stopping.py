@@ -154,7 +154,8 @@ def test_a_second_interrupt_while_stopping_is_honoured_after_the_checkpoint(tmp_
 
 def test_the_engines_request_stop_ends_the_run_after_its_step(tmp_path):
     """How a Ray actor stops a run (no signal there): the engine's own call."""
-    from rlkit.training import Trainer, agent_class
+    from rlkit.algorithms import agent_class
+    from rlkit.training import Trainer
 
     cfg, half = _half_way_config()
 

@@ -29,6 +29,8 @@ from rlkit.agents.dqn_learner import (  # noqa: F401 -- re-exported: the DQN API
     build_q_network,
     make_optimizer,
 )
+from rlkit.algorithms import Algorithm
+from rlkit.buffers import PerEnvStaging
 from rlkit.config import DQNConfig
 from rlkit.device_plan import DevicePlan, plan_for
 from rlkit.records import TrainResult
@@ -67,6 +69,24 @@ class EpsilonGreedyActor:
         self.rng = rng
         self.device = torch.device(device)
         self.pin_memory = bool(pin_memory)
+        self.epsilon = 1.0
+        """The exploration rate :meth:`choose` uses (the agent sets it before collecting)."""
+
+    def choose(self, obs: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """:meth:`act` with :attr:`epsilon`; DQN records nothing (the collector contract)."""
+        return self.act(obs, self.epsilon), {}
+
+    def final(self, obs: np.ndarray) -> dict[str, np.ndarray]:
+        return {}
+
+    def last(self, obs: np.ndarray) -> dict[str, np.ndarray]:
+        return {}
+
+    def settings(self) -> dict[str, float]:
+        return {"epsilon": float(self.epsilon)}
+
+    def apply(self, settings: dict[str, float]) -> None:
+        self.epsilon = float(settings["epsilon"])
 
     def act(self, obs: np.ndarray, epsilon: float) -> np.ndarray:
         """Actions (int64, one per row of ``obs``)."""
@@ -123,87 +143,44 @@ class DQNAgent:
         self._epsilon = c.eps_start
         self._logged_at: int | None = None
         self._step = 0
-        self._owed = 0  # updates owed whose batch is still in the pool's staging
-        self._staging = None  # free-running envs (the pool): transitions wait per env here
-        if c.vector_backend == "pool":
-            from rlkit.buffers import PerEnvStaging
-
-            self._staging = PerEnvStaging(
-                self.buffer, spec.observation_shape, spec.observation_dtype
-            )
-            shape = (c.num_envs, *spec.observation_shape)
-            self._sent_obs = np.zeros(shape, dtype=np.dtype(spec.observation_dtype))
-            self._sent_actions = np.zeros(c.num_envs, dtype=np.int64)
+        self._owed = 0  # updates owed whose batch is still staged
+        # Each env's transitions wait here until every env has one (free-running envs answer
+        # a few at a time; in lock-step a row passes straight through).
+        self._staging = PerEnvStaging(self.buffer, spec.observation_shape, spec.observation_dtype)
 
     @property
     def updates(self) -> int:
         return self.learner.updates
 
-    def start(self, obs: np.ndarray) -> None:
-        self.obs = obs
+    def start(self) -> None:
         if len(self.buffer):  # resumed with its buffer: the envs start fresh episodes now
             self.buffer.cut_episodes()
 
     def iterate(self, run) -> None:
-        if run.workers:
-            return self._iterate_with_workers(run)
-        c, timer = self.config, run.timer
-        timer.start()
-        self._epsilon = eps = epsilon_at(c, run.env_steps)
-        actions = self.actor.act(self.obs, eps)
-        timer.stop("act")
-        if self._staging is None:
-            next_obs, rewards, terminated, truncated, infos = run.step_envs(actions)
-            self.buffer.add(
-                self.obs,
-                actions,
-                rewards * c.reward_scale,
-                _final_next_obs(next_obs, infos),
-                terminated,
-                truncated,
-            )
-            stepped = c.num_envs
-        else:
-            # The envs that answer are not the ones just acted on: each env's transition pairs
-            # what it was sent with what it answered.
-            sent = run.env_ids
-            self._sent_obs[sent], self._sent_actions[sent] = self.obs, actions
-            next_obs, rewards, terminated, truncated, infos = run.step_envs(actions)
-            got = run.env_ids
-            self._staging.add(
-                got,
-                self._sent_obs[got],
-                self._sent_actions[got],
-                rewards * c.reward_scale,
-                _final_next_obs(next_obs, infos),
-                terminated,
-                truncated,
-            )
-            stepped = len(got)
-        self.obs = next_obs
-        self._learn_owed(run, stepped)
-
-    def _iterate_with_workers(self, run) -> None:
-        """One round of Ray rollout workers: ``worker_steps`` steps per env, epsilon-greedy with
-        the current weights, into the replay buffer (one column per env of the round), then the
-        updates those steps owe. A fragment's last transition is stored as an episode end for
-        the buffer (its true next observation kept aside, bootstrapping unchanged), because the
-        column's next fragment may come from another worker when backup workers race."""
-        from rlkit.distributed.rollout import side_by_side
-
+        """Act epsilon-greedily for one collection (one step of every env in lock-step; the
+        envs that answered on the pool; a round of rollout workers), stage the transitions
+        per env in front of the replay buffer, then make the updates the steps owe."""
         c = self.config
-        self._epsilon = eps = epsilon_at(c, run.env_steps)
-        frags = run.collect(self.model, c.worker_steps, eps)
-        run.timer.start()
-        obs, actions = side_by_side(frags, "obs"), side_by_side(frags, "actions")
-        rewards = side_by_side(frags, "rewards") * np.float32(c.reward_scale)
-        term, trunc = side_by_side(frags, "terminated"), side_by_side(frags, "truncated")
-        trunc[-1] = True
-        next_obs = np.concatenate([f.next_obs() for f in frags], axis=1)
-        for t in range(c.worker_steps):
-            self.buffer.add(obs[t], actions[t], rewards[t], next_obs[t], term[t], trunc[t])
-        run.timer.stop("learner")
-        self._learn_owed(run, sum(f.steps for f in frags))
+        self._epsilon = self.actor.epsilon = epsilon_at(c, run.env_steps)
+        cols = run.collect(self.actor)
+        truncated = cols.truncated
+        if not cols.contiguous:
+            # A column's next steps may come from another worker: the buffer must not read
+            # across (the true next observation is kept, so bootstrapping is unchanged).
+            truncated = truncated.copy()
+            truncated[-1] = True
+        rewards, next_obs = cols.rewards * c.reward_scale, cols.next_obs()
+        for t in range(len(cols.actions)):
+            self._staging.add(
+                cols.env_ids,
+                cols.obs[t],
+                cols.actions[t],
+                rewards[t],
+                next_obs[t],
+                cols.terminated[t],
+                truncated[t],
+            )
+        self._learn_owed(run, cols.steps)
 
     def _learn_owed(self, run, stepped: int) -> None:
         """The updates owed for the ``train_freq`` boundaries crossed by the ``stepped`` env
@@ -217,7 +194,7 @@ class DQNAgent:
         c, timer = self.config, run.timer
         self._step = step = run.env_steps
         rounds = step // c.train_freq - (step - stepped) // c.train_freq
-        pending = self._staging.pending if self._staging is not None else 0
+        pending = self._staging.pending
         if rounds and step >= c.learning_starts and len(self.buffer) + pending >= c.batch_size:
             self._owed += rounds * c.gradient_steps
         if self._owed and len(self.buffer) >= c.batch_size:
@@ -240,7 +217,7 @@ class DQNAgent:
 
     @property
     def owed(self) -> int:
-        """Updates owed and not yet run (only on the pool, while their batch is staged)."""
+        """Updates owed and not yet run (only while their batch is staged: on the pool)."""
         return self._owed
 
     def log_metrics(self) -> dict[str, float]:
@@ -277,17 +254,6 @@ class DQNAgent:
             self.buffer.load_state_dict(state["buffer"])
         if "replay" in state["rng"]:
             self.buffer.set_sampler_state(state["rng"]["replay"])
-
-
-def _final_next_obs(next_obs: np.ndarray, infos: dict[str, Any]) -> np.ndarray:
-    """The true next observation of each env: the final obs where an episode just ended."""
-    mask = infos.get("_final_obs")
-    if mask is None or not np.any(mask):
-        return next_obs
-    out = next_obs.copy()
-    for i in np.flatnonzero(mask):
-        out[i] = infos["final_obs"][i]
-    return out
 
 
 def train_dqn(config: DQNConfig, *args: Any, **kwargs: Any) -> TrainResult:
@@ -360,3 +326,13 @@ def check_replay_fits(c: DQNConfig, spec) -> None:
         f"{available / 1e9:,.1f} GB this machine has available; valid: at most about "
         f"{fits:,} transitions of this env here"
     )
+
+
+def worker_actor(config: DQNConfig, spec, rng: np.random.Generator) -> EpsilonGreedyActor:
+    """An acting copy of the Q-network on the CPU (what a rollout worker builds)."""
+    n_actions = len(spec.action_names)
+    model = build_q_network(config, spec.observation_shape, n_actions)
+    return EpsilonGreedyActor(model, n_actions, rng, "cpu")
+
+
+ALGORITHM = Algorithm(agent=DQNAgent, make_actor=worker_actor)

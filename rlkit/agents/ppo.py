@@ -36,6 +36,7 @@ from rlkit.agents.ppo_learner import (  # noqa: F401 -- re-exported: the PPO API
     build_actor_critic,
     clipped_loss,
 )
+from rlkit.algorithms import Algorithm
 from rlkit.config import PPOConfig
 from rlkit.device_plan import DevicePlan, plan_for
 from rlkit.records import TrainResult
@@ -86,25 +87,30 @@ class StochasticActor:
         with torch.inference_mode():
             return self.model(self._input(obs))[1].float().cpu().numpy()
 
+    # -- the collector contract (rlkit.collectors.Actor) ---------------------------------------
+    def choose(self, obs: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        actions, log_probs, values = self.act(obs)
+        return actions, {"log_probs": log_probs, "values": values}
+
+    def final(self, obs: np.ndarray) -> dict[str, np.ndarray]:
+        """The critic's values of final observations cut by a time limit (the bootstrap)."""
+        return {"values": self.values(obs)}
+
+    def last(self, obs: np.ndarray) -> dict[str, np.ndarray]:
+        return {"values": self.values(obs)}
+
+    def settings(self) -> dict[str, Any]:
+        return {}
+
+    def apply(self, settings: dict[str, Any]) -> None:
+        pass
+
 
 def explained_variance(values: np.ndarray, returns: np.ndarray) -> float:
     """``1 - Var(returns - values) / Var(returns)``: 1 is a perfect critic, 0 no better than a
     constant, negative worse; ``nan`` when the returns do not vary."""
     var = float(np.var(returns))
     return float("nan") if var == 0 else 1.0 - float(np.var(returns - values)) / var
-
-
-def final_values(actor: StochasticActor, cut: np.ndarray, infos: dict[str, Any]) -> np.ndarray:
-    """``V(final obs)`` for the envs in ``cut`` (zeros elsewhere, and where no final observation
-    was reported)."""
-    out = np.zeros(len(cut), dtype=np.float32)
-    mask = infos.get("_final_obs")
-    if mask is None:
-        return out
-    idx = np.flatnonzero(cut & np.asarray(mask, dtype=bool))
-    if len(idx):
-        out[idx] = actor.values(np.stack([infos["final_obs"][i] for i in idx]))
-    return out
 
 
 class PPOAgent:
@@ -156,114 +162,37 @@ class PPOAgent:
     def updates(self) -> int:
         return self.learner.updates
 
-    def start(self, obs: np.ndarray) -> None:
-        self.obs = obs
+    def start(self) -> None:
+        pass
 
     def iterate(self, run) -> None:
-        c, timer, buf = self.config, run.timer, self.buffer
+        c, buf = self.config, self.buffer
         # Linear to zero over the budget, from env steps so that a resumed run continues it
         # (and a resumed run's config, not the checkpoint's optimizer, sets the rate).
         frac = max(0.0, 1.0 - run.env_steps / c.total_steps) if c.anneal_lr else 1.0
         self.learner.set_lr(c.lr * frac)
+        cols = run.collect(self.actor, c.n_steps)
+        run.timer.start()
+        rewards = np.asarray(cols.rewards, dtype=np.float32) * c.reward_scale
+        if "values" in cols.finals:  # a time limit is not a failure: add gamma * V(final obs)
+            rewards += c.gamma * cols.finals["values"]
+        values, log_probs = cols.records["values"], cols.records["log_probs"]
         buf.reset()
-        last_values = None
-        if run.workers:
-            last_values = self._collect_from_workers(run)
-        elif run.pool:
-            self._collect_free_running(run)
-        else:
-            for _ in range(c.n_steps):
-                timer.start()
-                actions, log_probs, values = self.actor.act(self.obs)
-                timer.stop("act")
-                next_obs, rewards, terminated, truncated, infos = run.step_envs(actions)
-                rewards = self._rewards(rewards, terminated, truncated, infos, timer)
-                buf.add(self.obs, actions, rewards, terminated, truncated, values, log_probs)
-                self.obs = next_obs
-        if last_values is None:  # (with workers the clock already runs as "learner")
-            timer.start()
-            last_values = self.actor.values(self.obs)
-        buf.compute_returns_and_advantages(last_values, c.gamma, c.gae_lambda)
+        for t in range(c.n_steps):
+            buf.add(
+                cols.obs[t],
+                cols.actions[t],
+                rewards[t],
+                cols.terminated[t],
+                cols.truncated[t],
+                values[t],
+                log_probs[t],
+            )
+        buf.compute_returns_and_advantages(cols.last["values"], c.gamma, c.gae_lambda)
         self._explained = explained_variance(buf.values, buf.returns)
         self._learn()
         self.rollouts += 1
-        timer.stop("learner")
-
-    def _rewards(self, rewards, terminated, truncated, infos, timer) -> np.ndarray:
-        """Scaled rewards, with ``gamma * V(final obs)`` added where a time limit cut in."""
-        c = self.config
-        rewards = np.asarray(rewards, dtype=np.float32) * c.reward_scale
-        cut = np.logical_and(truncated, np.logical_not(terminated))
-        if cut.any():
-            timer.start()
-            rewards += c.gamma * final_values(self.actor, cut, infos)
-            timer.stop("act")
-        return rewards
-
-    def _collect_from_workers(self, run) -> np.ndarray:
-        """One rollout from Ray rollout workers: their fragments side by side, one column per
-        env, with the acting policy's values and log-probabilities (the same weights as the
-        learner's: rounds are synchronous). Returns the bootstrap values."""
-        from rlkit.distributed.rollout import side_by_side
-
-        c, buf = self.config, self.buffer
-        frags = run.collect(self.model, c.n_steps)
-        run.timer.start()
-        obs, actions = side_by_side(frags, "obs"), side_by_side(frags, "actions")
-        term, trunc = side_by_side(frags, "terminated"), side_by_side(frags, "truncated")
-        values, log_probs = side_by_side(frags, "values"), side_by_side(frags, "log_probs")
-        # As _rewards: a time limit adds gamma * V(final obs), computed by the worker.
-        rewards = side_by_side(frags, "rewards") * np.float32(c.reward_scale)
-        rewards += np.float32(c.gamma) * side_by_side(frags, "final_values")
-        for t in range(c.n_steps):
-            buf.add(obs[t], actions[t], rewards[t], term[t], trunc[t], values[t], log_probs[t])
-        return side_by_side(frags, "last_values")
-
-    def _collect_free_running(self, run) -> None:
-        """One rollout on the free-running pool: each env fills its own column, in its order.
-
-        ``self.obs`` holds every env's current observation by env id (every env waits for an
-        action between rollouts). The envs that answer are acted on again until their column
-        holds ``n_steps``; then they wait while the rest finish, so the rollout ends with
-        every env idle and its last observation in ``self.obs`` for the bootstrap.
-        """
-        c, timer, buf = self.config, run.timer, self.buffer
-        n = c.num_envs
-        cur = self.obs
-        sent_actions = np.zeros(n, dtype=np.int64)
-        sent_log_probs = np.zeros(n, dtype=np.float32)
-        sent_values = np.zeros(n, dtype=np.float32)
-        steps = np.zeros(n, dtype=np.int64)  # steps in each env's column
-        send = np.arange(n)
-        while not buf.full:
-            actions = sent_actions[:0]
-            if len(send):
-                timer.start()
-                actions, log_probs, values = self.actor.act(cur[send])
-                timer.stop("act")
-                sent_actions[send], sent_log_probs[send], sent_values[send] = (
-                    actions,
-                    log_probs,
-                    values,
-                )
-            # Some env is in flight here: one not yet full was either sent now or earlier.
-            next_obs, rewards, terminated, truncated, infos = run.step_envs(actions, send)
-            got = run.env_ids
-            rewards = self._rewards(rewards, terminated, truncated, infos, timer)
-            # cur[got] is still what each env was sent with.
-            buf.add_at(
-                got,
-                cur[got],
-                sent_actions[got],
-                rewards,
-                terminated,
-                truncated,
-                sent_values[got],
-                sent_log_probs[got],
-            )
-            cur[got] = next_obs
-            steps[got] += 1
-            send = got[steps[got] < c.n_steps]
+        run.timer.stop("learner")
 
     def _learn(self) -> None:
         c = self.config
@@ -317,3 +246,12 @@ def train_ppo(config: PPOConfig, *args: Any, **kwargs: Any) -> TrainResult:
     if not isinstance(config, PPOConfig):
         raise TypeError(f"config must be a PPOConfig (see rlkit.presets.preset), got {config!r}")
     return train(config, *args, **kwargs)
+
+
+def worker_actor(config: PPOConfig, spec, rng: np.random.Generator) -> StochasticActor:
+    """An acting copy of the actor-critic on the CPU (what a rollout worker builds)."""
+    model = build_actor_critic(config, spec.observation_shape, len(spec.action_names))
+    return StochasticActor(model, rng, "cpu")
+
+
+ALGORITHM = Algorithm(agent=PPOAgent, make_actor=worker_actor)

@@ -37,9 +37,10 @@ class _StopAfter(Callback):
 
 
 def _one(name: str, train_seconds: float, saves: int) -> dict[str, Any]:
+    from rlkit.algorithms import agent_class
     from rlkit.presets import preset
     from rlkit.run_folder import RUN_FILES
-    from rlkit.training import Trainer, agent_class
+    from rlkit.training import Trainer
 
     cfg = preset(name, total_steps=10**9, eval_interval=0)
     interval = cfg.checkpoint_seconds  # the default cadence the cost is a share of

@@ -80,12 +80,12 @@ class _RayRollout:
         t0 = time.perf_counter()
         while time.perf_counter() - t0 < seconds:
             t1 = time.perf_counter()
-            frags, _ = self.workers.collect(self.weights, self.steps)
+            frags, _ = self.workers.sample(self.weights, self.steps)
             rounds.append(time.perf_counter() - t1)
             steps += sum(f.steps for f in frags)
-            env_s += float(np.mean([f.env_s for f in frags]))
-            act_s += float(np.mean([f.act_s for f in frags]))
-            busy_s += sum(f.env_s + f.act_s for f in frags)
+            env_s += float(np.mean([f.seconds["env"] for f in frags]))
+            act_s += float(np.mean([f.seconds["act"] for f in frags]))
+            busy_s += sum(f.seconds["env"] + f.seconds["act"] for f in frags)
         elapsed = time.perf_counter() - t0
         self.splits.append(
             {

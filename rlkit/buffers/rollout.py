@@ -74,16 +74,7 @@ class RolloutBuffer:
     def reset(self) -> None:
         """Start a new rollout; old contents are overwritten by the next adds."""
         self.pos = 0  # steps every column holds
-        self._column_len = np.zeros(self.n_envs, dtype=np.int64)  # kept by add_at only
-        self._per_column = False  # add_at() has filled columns since the reset
         self._computed = False
-
-    @property
-    def column_len(self) -> np.ndarray:
-        """Steps each env's column holds (they differ while :meth:`add_at` fills them)."""
-        if self._per_column:
-            return self._column_len.copy()
-        return np.full(self.n_envs, self.pos, dtype=np.int64)
 
     @property
     def full(self) -> bool:
@@ -122,8 +113,6 @@ class RolloutBuffer:
         """
         if self.full:
             raise ValueError(f"the rollout already holds {self.n_steps} steps; call reset().")
-        if self._per_column:
-            raise ValueError("add_at() is filling this rollout column by column; keep to it")
         n, t = self.n_envs, self.pos
         self.obs[t] = check_array(obs, "obs", (n, *self.obs_shape), self.obs_dtype)
         self.actions[t] = check_array(
@@ -135,46 +124,6 @@ class RolloutBuffer:
         self.values[t] = check_array(values, "values", (n,), np.float32)
         self.log_probs[t] = check_array(log_probs, "log_probs", (n,), np.float32)
         self.pos += 1
-        self._computed = False
-
-    def add_at(
-        self,
-        env_ids: Any,
-        obs: Any,
-        actions: Any,
-        rewards: Any,
-        terminated: Any,
-        truncated: Any,
-        values: Any,
-        log_probs: Any,
-    ) -> None:
-        """Store one step of some envs, each at the next step of its own column (envs that
-        run at their own pace, as in :class:`rlkit.envs.vector.EnvPool`); arguments as for
-        :meth:`add`, one row per entry of ``env_ids`` (distinct). The rollout is full once
-        every column holds ``n_steps``, and GAE then runs down each column as for :meth:`add`.
-        """
-        ids = np.asarray(env_ids, dtype=np.int64).reshape(-1)
-        n = len(ids)
-        if len(np.unique(ids)) != n or ((ids < 0) | (ids >= self.n_envs)).any():
-            raise ValueError(f"env_ids must be distinct ids in [0, {self.n_envs}), got {ids}")
-        if not self._per_column:
-            self._column_len[:] = self.pos
-            self._per_column = True
-        t = self._column_len[ids]
-        if n and int(t.max()) >= self.n_steps:
-            full = ids[t >= self.n_steps].tolist()
-            raise ValueError(f"the columns of envs {full} already hold {self.n_steps} steps")
-        self.obs[t, ids] = check_array(obs, "obs", (n, *self.obs_shape), self.obs_dtype)
-        self.actions[t, ids] = check_array(
-            actions, "actions", (n, *self.action_shape), self.action_dtype
-        )
-        self.rewards[t, ids] = check_array(rewards, "rewards", (n,), np.float32)
-        self.terminated[t, ids] = check_array(terminated, "terminated", (n,), np.bool_)
-        self.truncated[t, ids] = check_array(truncated, "truncated", (n,), np.bool_)
-        self.values[t, ids] = check_array(values, "values", (n,), np.float32)
-        self.log_probs[t, ids] = check_array(log_probs, "log_probs", (n,), np.float32)
-        self._column_len[ids] += 1
-        self.pos = int(self._column_len.min())
         self._computed = False
 
     def compute_returns_and_advantages(

@@ -23,11 +23,11 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from rlkit.collectors.columns import Columns, join
 from rlkit.remote.cluster import RemoteError
 
 # How long one round may take before the learner gives up on its workers.
@@ -36,49 +36,9 @@ ROUND_TIMEOUT_S = 300.0
 START_TIMEOUT_S = 180.0
 
 
-@dataclass
-class Fragment:
-    """``steps`` steps of ``k`` envs from one worker, as plain arrays (cheap to ship: Ray moves
-    numpy arrays through its shared-memory object store without pickling their data).
-
-    ``obs[t]`` is what the actions ``actions[t]`` were taken in; ``obs[steps]`` is where each
-    env stands now (the next fragment starts there). Where an episode ended at step ``t``,
-    ``obs[t + 1]`` is the reset observation and the true final one is in ``final_obs``
-    (``final_at`` holds its ``(t, env)``). ``values``, ``log_probs``, ``final_values`` (the
-    critic's value of a time-limited episode's final observation) and ``last_values`` are the
-    acting policy's, for PPO; DQN leaves them empty.
-    """
-
-    worker: int
-    round: int
-    node_id: str
-    obs: np.ndarray
-    actions: np.ndarray
-    rewards: np.ndarray
-    terminated: np.ndarray
-    truncated: np.ndarray
-    final_obs: np.ndarray
-    final_at: np.ndarray
-    values: np.ndarray
-    log_probs: np.ndarray
-    final_values: np.ndarray
-    last_values: np.ndarray
-    episode_returns: list[float] = field(default_factory=list)
-    episode_lengths: list[int] = field(default_factory=list)
-    env_s: float = 0.0
-    act_s: float = 0.0
-
-    @property
-    def steps(self) -> int:
-        """Env steps in this fragment (over its envs)."""
-        return int(self.actions.size)
-
-    def next_obs(self) -> np.ndarray:
-        """The observation after each step, the true final one where an episode ended."""
-        out = self.obs[1:].copy()
-        for (t, j), frame in zip(self.final_at, self.final_obs, strict=True):
-            out[t, j] = frame
-        return out
+Fragment = Columns
+"""A rollout worker's :class:`rlkit.collectors.Columns` (``worker``, ``round``, ``node_id``
+set), the name notebook 08 and the benchmarks know it by."""
 
 
 def weights_of(model: Any) -> dict[str, np.ndarray]:
@@ -87,11 +47,13 @@ def weights_of(model: Any) -> dict[str, np.ndarray]:
 
 
 class RolloutWorker:
-    """One rollout worker: its envs, its copy of the policy, its random stream.
+    """One rollout worker: its envs, its acting copy of the policy, its random stream.
 
-    A plain class (Ray makes it an actor; a test can also run it in-process).
+    A plain class (Ray makes it an actor; a test can also run it in-process). It steps its envs
+    with the same :class:`rlkit.collectors.LockStepCollector` as a run in one process, with the
+    actor its algorithm builds (:mod:`rlkit.algorithms`).
 
-    :param config: the run's config (``algo`` decides the network and the acting rule).
+    :param config: the run's config.
     :param index: the worker's number; its envs are ``index * k … index * k + k - 1``.
     :param num_envs: ``k``, the envs it steps (lock-step, one after another).
     :param slow_s: seconds it sleeps per fragment (a deliberate straggler).
@@ -100,6 +62,8 @@ class RolloutWorker:
     def __init__(self, config: Any, index: int, num_envs: int, slow_s: float = 0.0):
         import torch
 
+        from rlkit.algorithms import algorithm
+        from rlkit.collectors import LockStepCollector
         from rlkit.envs import env_spec
         from rlkit.envs.vector import make_vector_env
 
@@ -108,26 +72,15 @@ class RolloutWorker:
         self.index = int(index)
         self.k = int(num_envs)
         self.slow_s = float(slow_s)
-        self.envs = make_vector_env(c.env_id, self.k, backend="sync", **c.env_kwargs)
-        self.spec = env_spec(self.envs, c.env_id, c.env_kwargs)
-        n_actions = len(self.spec.action_names)
+        envs = make_vector_env(c.env_id, self.k, backend="sync", **c.env_kwargs)
+        self.spec = env_spec(envs, c.env_id, c.env_kwargs)
+        self.envs = LockStepCollector(envs, self.spec)
         rng = np.random.default_rng([c.seed, 7_919, self.index])
         torch.manual_seed(c.seed + 7_919 * (self.index + 1))
-        if c.algo == "ppo":
-            from rlkit.agents.ppo import StochasticActor
-            from rlkit.agents.ppo_learner import build_actor_critic
-
-            self.model = build_actor_critic(c, self.spec.observation_shape, n_actions)
-            self.actor: Any = StochasticActor(self.model, rng, "cpu")
-        else:
-            from rlkit.agents.dqn import EpsilonGreedyActor, build_q_network
-
-            self.model = build_q_network(c, self.spec.observation_shape, n_actions)
-            self.actor = EpsilonGreedyActor(self.model, n_actions, rng, "cpu")
+        self.actor = algorithm(c).make_actor(c, self.spec, rng)
+        self.model = self.actor.model
         self.model.eval()
-        self.obs = self.envs.reset(seed=c.seed + self.index * self.k)[0]
-        self._ep_return = np.zeros(self.k)
-        self._ep_len = np.zeros(self.k, dtype=np.int64)
+        self.reset(c.seed)
 
     def ready(self) -> dict[str, Any]:
         """The worker's env spec and node, once it is up."""
@@ -135,87 +88,27 @@ class RolloutWorker:
 
     def reset(self, seed: int) -> None:
         """Start fresh episodes (a resumed run), env ``j`` seeded ``seed + index * k + j``."""
-        self.obs = self.envs.reset(seed=seed + self.index * self.k)[0]
-        self._ep_return[:] = 0.0
-        self._ep_len[:] = 0
+        self.envs.reset(seed + self.index * self.k)
 
     def sample(
-        self, weights: dict[str, np.ndarray], steps: int, round_: int, epsilon: float = 0.0
+        self,
+        weights: dict[str, np.ndarray],
+        steps: int,
+        round_: int,
+        settings: dict[str, Any] | None = None,
     ) -> Fragment:
-        """``steps`` steps of every env with ``weights`` (PPO samples its policy; DQN acts
-        epsilon-greedily with ``epsilon``)."""
+        """``steps`` steps of every env, acted with ``weights`` and the actor's ``settings``
+        (DQN's epsilon)."""
         import torch
 
-        from rlkit.agents.ppo import final_values
-
         self.model.load_state_dict({k: torch.from_numpy(v) for k, v in weights.items()})
-        ppo = self.config.algo == "ppo"
-        T, k = int(steps), self.k
-        obs = np.empty((T + 1, *self.obs.shape), dtype=self.obs.dtype)
-        actions = np.empty((T, k), dtype=np.int64)
-        rewards = np.empty((T, k), dtype=np.float32)
-        terminated = np.empty((T, k), dtype=bool)
-        truncated = np.empty((T, k), dtype=bool)
-        values = np.empty((T, k) if ppo else (0,), dtype=np.float32)
-        log_probs = np.empty_like(values)
-        fvalues = np.zeros_like(values)
-        finals, final_at, returns, lengths = [], [], [], []
-        env_s = act_s = 0.0
-        for t in range(T):
-            obs[t] = self.obs
-            t0 = time.perf_counter()
-            if ppo:
-                actions[t], log_probs[t], values[t] = self.actor.act(self.obs)
-            else:
-                actions[t] = self.actor.act(self.obs, epsilon)
-            t1 = time.perf_counter()
-            self.obs, r, term, trunc, infos = self.envs.step(actions[t])
-            env_s += time.perf_counter() - t1
-            act_s += t1 - t0
-            rewards[t], terminated[t], truncated[t] = r, term, trunc
-            self._ep_return += r
-            self._ep_len += 1
-            done = np.logical_or(term, trunc)
-            if done.any():
-                mask = infos.get("_final_obs", done)
-                for j in np.flatnonzero(done):
-                    returns.append(float(self._ep_return[j]))
-                    lengths.append(int(self._ep_len[j]))
-                    if mask[j]:
-                        finals.append(infos["final_obs"][j])
-                        final_at.append((t, j))
-                self._ep_return[done] = 0.0
-                self._ep_len[done] = 0
-                if ppo:
-                    t2 = time.perf_counter()
-                    cut = np.logical_and(trunc, np.logical_not(term))
-                    fvalues[t] = final_values(self.actor, cut, infos)
-                    act_s += time.perf_counter() - t2
-        obs[T] = self.obs
-        last = self.actor.values(self.obs) if ppo else np.zeros(0, dtype=np.float32)
+        self.actor.apply(settings or self.actor.settings())
+        frag = self.envs.collect(self.actor, int(steps))
         if self.slow_s:
             time.sleep(self.slow_s)
-        shape = self.obs.shape[1:]
-        return Fragment(
-            worker=self.index,
-            round=int(round_),
-            node_id=_node_id(),
-            obs=obs,
-            actions=actions,
-            rewards=rewards,
-            terminated=terminated,
-            truncated=truncated,
-            final_obs=np.array(finals, dtype=obs.dtype).reshape(-1, *shape),
-            final_at=np.array(final_at, dtype=np.int64).reshape(-1, 2),
-            values=values,
-            log_probs=log_probs,
-            final_values=fvalues,
-            last_values=np.asarray(last, dtype=np.float32),
-            episode_returns=returns,
-            episode_lengths=lengths,
-            env_s=env_s,
-            act_s=act_s,
-        )
+        frag.env_ids = frag.env_ids + self.index * self.k
+        frag.worker, frag.round, frag.node_id = self.index, int(round_), _node_id()
+        return frag
 
     def close(self) -> None:
         self.envs.close()
@@ -232,16 +125,9 @@ def _node_id() -> str:
     return "local"
 
 
-def side_by_side(fragments: list[Fragment], name: str) -> np.ndarray:
-    """Field ``name`` of the fragments joined along their env axis (axis 1 of per-step arrays,
-    axis 0 of ``last_values``), in the order given."""
-    axis = 0 if name == "last_values" else 1
-    return np.concatenate([getattr(f, name) for f in fragments], axis=axis)
-
-
 class RolloutWorkers:
     """``rollout_workers + backup_workers`` Ray actors and the synchronous rounds between them
-    and the learner; what :class:`rlkit.training.Trainer` uses in place of a vector env.
+    and the learner: the collector (:mod:`rlkit.collectors`) of a run with rollout workers.
 
     :param config: the run's config (``rollout_workers``, ``backup_workers``, ``num_envs``,
         ``slow_worker_s``).
@@ -276,6 +162,10 @@ class RolloutWorkers:
             actor.remote(c, i, self.k, c.slow_worker_s if i == 0 else 0.0)
             for i in range(self.total)
         ]
+        self.spec: Any = None
+        self.obs = None  # the workers hold their envs' observations
+        # Without a length asked for (DQN), a round is the config's fragment length.
+        self.fragment_steps = int(getattr(c, "worker_steps", 1))
         self.round = 0
         self.dropped_fragments = 0
         self.dropped_steps = 0
@@ -310,8 +200,24 @@ class RolloutWorkers:
         self._pending.clear()
         self._get([a.reset.remote(seed) for a in self.actors], ROUND_TIMEOUT_S, "reset")
 
-    def collect(
-        self, weights: dict[str, np.ndarray], steps: int, epsilon: float = 0.0
+    phases: tuple[str, ...] = ("env", "act", "transfer")
+
+    def collect(self, actor: Any, steps: int | None = None) -> Columns:
+        """One round acted by copies of ``actor`` (its model's weights and its settings):
+        ``steps`` steps of every env (default: the config's ``worker_steps``), the fragments
+        side by side in worker order. The time split is the workers' mean ``env`` and ``act``
+        seconds and the rest, ``transfer`` (moving fragments and weights, Ray's overhead,
+        waiting for the slowest worker)."""
+        t0 = time.perf_counter()
+        steps = self.fragment_steps if steps is None else int(steps)
+        frags, _ = self.sample(weights_of(actor.model), steps, actor.settings())
+        env_s = float(np.mean([f.seconds["env"] for f in frags]))
+        act_s = float(np.mean([f.seconds["act"] for f in frags]))
+        rest = max(0.0, time.perf_counter() - t0 - env_s - act_s)
+        return join(frags, {"env": env_s, "act": act_s, "transfer": rest})
+
+    def sample(
+        self, weights: dict[str, np.ndarray], steps: int, settings: dict[str, Any] | None = None
     ) -> tuple[list[Fragment], float]:
         """One synchronous round: every idle worker samples ``steps`` steps per env with
         ``weights``; returns the first ``rollout_workers`` fragments of this round (in worker
@@ -323,7 +229,7 @@ class RolloutWorkers:
         ref = ray.put(weights)  # once, for every worker
 
         def submit(i: int) -> None:
-            self._pending[i] = self.actors[i].sample.remote(ref, steps, self.round, epsilon)
+            self._pending[i] = self.actors[i].sample.remote(ref, steps, self.round, settings)
 
         t0 = time.perf_counter()
         for i in range(self.total):

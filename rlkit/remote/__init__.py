@@ -133,7 +133,7 @@ def train(
         :class:`RemoteDeviceReport` and the transfer timings).
     :raises RemoteError: every failure, as one sentence saying what to do.
     """
-    from rlkit.training import agent_class
+    from rlkit.algorithms import agent_class
 
     agent_class(config)  # a TypeError for a non-config, before any cluster starts
     _check_callbacks(callbacks)

@@ -71,8 +71,9 @@ class TrainingWorker:
 
         :param resume: the files of a checkpoint to continue from (``checkpoint.pt``).
         """
+        from rlkit.algorithms import agent_class
         from rlkit.run_folder import CHECKPOINT
-        from rlkit.training import Trainer, agent_class
+        from rlkit.training import Trainer
 
         resume_from = None
         if resume:
