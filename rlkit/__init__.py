@@ -22,7 +22,7 @@ __version__ = "0.1.0"
 # public name -> the module that defines it
 _EXPORTS = {
     "preset": "rlkit.presets",
-    "train": "rlkit.training",
+    "train": "rlkit.entry",
     "evaluate": "rlkit.evaluation",
     "load_model": "rlkit.checkpoints",
     "make_env": "rlkit.envs",

@@ -12,7 +12,48 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
+
+import numpy as np
+
+
+class Agent(Protocol):
+    """What an algorithm gives the :class:`rlkit.training.Trainer` (see
+    :class:`rlkit.agents.dqn.DQNAgent`).
+
+    Built as ``Agent(config, env_spec, device, rng, plan=plan)``; ``rng`` is the run's numpy
+    generator, ``plan`` the :class:`rlkit.device_plan.DevicePlan` it follows (pinned copies,
+    storage on the device, a compiled update).
+    """
+
+    phases: tuple[str, ...]
+    """Names of the timed phases, in display order (``("env", "act", "learner")``)."""
+    config: Any
+    """The run's config."""
+    env_spec: Any
+    """The :class:`rlkit.envs.EnvSpec` it trains on."""
+    model: Any
+    """The policy network (a ``torch.nn.Module``): evaluated greedily, checkpointed, given to
+    :meth:`rlkit.training.Callback.bind`."""
+    updates: int
+    """Gradient updates so far."""
+
+    def start(self) -> None:
+        """Training is about to start (after any resume), with fresh episodes in every env."""
+
+    def iterate(self, run: Any) -> None:
+        """One round: :meth:`rlkit.training.Trainer.collect` with its actor, then learn."""
+
+    def log_metrics(self) -> dict[str, float]:
+        """Keyed metrics since the previous call (``{}`` if nothing happened)."""
+
+    def policy(self) -> Callable[[np.ndarray], int]:
+        """A greedy policy for one observation, for evaluation."""
+
+    def state_dict(self, include_buffer: bool) -> dict[str, Any]:
+        """Everything beyond the policy weights that resuming needs (plain containers)."""
+
+    def load_state_dict(self, state: dict[str, Any]) -> None: ...
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,9 @@ from typing import Any
 
 import torch
 
+from rlkit.algorithms import Agent
 from rlkit.records import Progress
-from rlkit.training import Agent, Callback
+from rlkit.training import Callback
 
 
 class KeepBest(Callback):

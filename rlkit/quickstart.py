@@ -112,8 +112,8 @@ def quickstart(
         ``stats()`` of :class:`rlkit.evaluation.EvalResult`, with ``scores``), ``seconds``.
     """
     from rlkit.atomic import write_json
+    from rlkit.entry import train
     from rlkit.evaluation import evaluate, random_policy
-    from rlkit.training import train
     from rlkit.ui.dashboard import Dashboard
 
     if isinstance(episodes, bool) or not isinstance(episodes, int) or episodes < 1:

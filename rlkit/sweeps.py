@@ -41,8 +41,8 @@ def sweep(
     :param common: overrides applied to every variant (``total_steps``, ``eval_interval``…).
     :return: ``{name: [TrainResult per seed]}``, in the order given.
     """
+    from rlkit.entry import train
     from rlkit.presets import preset
-    from rlkit.training import train
 
     seed_list = list(range(seeds)) if isinstance(seeds, int) else list(seeds)
     if not seed_list:

@@ -1,19 +1,16 @@
-"""What every training loop shares: the runner, its clocks and schedules, and callbacks.
+"""The engine: :class:`Trainer` runs one agent on one collector, with its clocks, schedules,
+checkpoints and callbacks (``rlkit.train``, in :mod:`rlkit.entry`, builds and runs it).
 
-``train(config, device=..., callbacks=[...], run_dir=...)`` picks the algorithm from the config
-(:mod:`rlkit.algorithms`) and hands it to :class:`Trainer`, which owns everything that is not
-acting or learning: the device and thread settings, the collector (:mod:`rlkit.collectors`:
-lock-step envs, a free-running pool or Ray rollout workers, whichever the config asks for),
-the training clock (stopped during evaluations and checkpoints), the log / eval / checkpoint
-schedules, the episode records, resuming, and the callbacks. An algorithm is an
-:class:`Agent`: it builds its networks and storage, and each :meth:`Agent.iterate` collects
-experience through :meth:`Trainer.collect` with its actor and learns; it never asks which
-backend stepped the envs.
+The Trainer owns everything that is not acting or learning: the device and thread settings,
+the collector (:mod:`rlkit.collectors`: lock-step envs, the free-running pool or Ray rollout
+workers, as the config asks), the training clock (stopped during evaluations and checkpoints),
+the log / eval / checkpoint schedules, the episode records, resuming, and the callbacks. An
+algorithm is an :class:`rlkit.algorithms.Agent`: each ``iterate`` collects through
+:meth:`Trainer.collect` with its actor and learns; it never asks which backend stepped the envs.
 
 Callbacks receive :class:`rlkit.records.Progress` records (plain data, so a remote run can
 stream them). A callback that needs the live network (:class:`rlkit.callbacks.KeepBest`) gets
 the agent once through :meth:`Callback.bind`, which only ever runs in the process that trains.
-Ready-made callbacks live in :mod:`rlkit.callbacks`; the dashboard in :mod:`rlkit.ui.dashboard`.
 """
 
 from __future__ import annotations
@@ -22,13 +19,22 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 import torch
 
 from rlkit.errors import UserError, os_error_message
-from rlkit.records import TIME_PREFIX, EpisodeRow, EvalRow, History, Progress, TrainResult
+from rlkit.records import (
+    TIME_PREFIX,
+    EpisodeRow,
+    EvalRow,
+    History,
+    PhaseTimer,
+    Progress,
+    TrainResult,
+    next_multiple,
+)
 
 
 class RunFolderError(UserError, OSError):
@@ -44,7 +50,7 @@ class Callback:
     """Hooks the trainer calls. Return ``True`` from :meth:`on_log` or :meth:`on_eval` to stop
     training."""
 
-    def bind(self, agent: Agent) -> None:
+    def bind(self, agent: Any) -> None:
         """Called once before training, in the training process, with the live agent
         (``agent.model`` is the policy network). Remote trainers call it on their side only, so
         a callback that needs it works locally and is not sent to a remote run."""
@@ -64,70 +70,6 @@ class Callback:
     def on_checkpoint(self, path: Path) -> None:
         """A checkpoint was just written to ``path`` (with ``history.json`` and
         ``episodes.csv`` beside it); a remote run copies them back to the client here."""
-
-
-class Agent(Protocol):
-    """What an algorithm gives the :class:`Trainer` (see :class:`rlkit.agents.dqn.DQNAgent`).
-
-    Built as ``Agent(config, env_spec, device, rng, plan=plan)``; ``rng`` is the run's numpy
-    generator, ``plan`` the :class:`rlkit.device_plan.DevicePlan` it follows (pinned copies,
-    storage on the device, a compiled update).
-    """
-
-    phases: tuple[str, ...]
-    """Names of the timed phases, in display order (``("env", "act", "learner")``)."""
-    config: Any
-    """The run's config."""
-    env_spec: Any
-    """The :class:`rlkit.envs.EnvSpec` it trains on."""
-    model: torch.nn.Module
-    """The policy network: evaluated greedily, checkpointed, given to :meth:`Callback.bind`."""
-    updates: int
-    """Gradient updates so far."""
-
-    def start(self) -> None:
-        """Training is about to start (after any resume), with fresh episodes in every env."""
-
-    def iterate(self, run: Trainer) -> None:
-        """One round: :meth:`Trainer.collect` with its actor, then learn."""
-
-    def log_metrics(self) -> dict[str, float]:
-        """Keyed metrics since the previous call (``{}`` if nothing happened)."""
-
-    def policy(self) -> Callable[[np.ndarray], int]:
-        """A greedy policy for one observation, for evaluation."""
-
-    def state_dict(self, include_buffer: bool) -> dict[str, Any]:
-        """Everything beyond the policy weights that resuming needs (plain containers)."""
-
-    def load_state_dict(self, state: dict[str, Any]) -> None: ...
-
-
-def next_multiple(step: int, interval: int) -> float:
-    """The first multiple of ``interval`` after ``step`` (``inf`` when ``interval`` is 0)."""
-    if not interval:
-        return math.inf
-    return (step // interval + 1) * interval
-
-
-class PhaseTimer:
-    """Cumulative seconds per phase: ``start()``, then ``stop("env")`` adds the time since.
-
-    Two calls per phase and no objects per step, so it costs well under a microsecond."""
-
-    __slots__ = ("_t", "seconds")
-
-    def __init__(self, seconds: dict[str, float]):
-        self.seconds = seconds
-        self._t = time.perf_counter()
-
-    def start(self) -> None:
-        self._t = time.perf_counter()
-
-    def stop(self, phase: str) -> None:
-        now = time.perf_counter()
-        self.seconds[phase] = self.seconds.get(phase, 0.0) + now - self._t
-        self._t = now
 
 
 class Trainer:
@@ -258,7 +200,7 @@ class Trainer:
             if self.folder is not None:
                 self.folder.close()
 
-    def _loop(self, agent: Agent) -> TrainResult:
+    def _loop(self, agent: Any) -> TrainResult:
         c, h = self.config, self.history
         # Env i is seeded seed + env steps + i: a resumed run starts fresh episodes.
         self.collector.reset(c.seed + self.env_steps)
@@ -455,90 +397,3 @@ class Trainer:
             setattr(self.history, name, value)
         self.timer.seconds = self.history.phase_seconds
         self.env_steps = int(ckpt.metadata["progress"]["env_steps"])
-
-
-def train(
-    config: Any,
-    device: str | torch.device = "auto",
-    callbacks: Sequence[Callback] = (),
-    run_dir: str | Path | None = None,
-    resume_from: str | Path | None = None,
-    save_buffer: bool = False,
-    workers: int | None = None,
-    ray_address: str | None = None,
-    overwrite: bool = False,
-) -> TrainResult:
-    """Train the algorithm a config describes.
-
-    :param config: what to train, e.g. ``rlkit.presets.preset("vizdoom_basic")``.
-    :param device: ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"mps"`` (see
-        :func:`rlkit.devices.select_device`); a device that is not there is an error. Or a GPU
-        in a Ray cluster: ``"ray"`` (``$RAY_ADDRESS``, else an embedded local cluster),
-        ``"ray://HOST:PORT"`` (Ray Client) or ``"ray:HOST:PORT"``, which hands the run to
-        :func:`rlkit.remote.train` (see there for its options).
-    :param callbacks: :class:`Callback` objects (dashboard, early stop, keep best).
-    :param run_dir: if given, checkpoints (``checkpoint.pt``), ``history.json`` and
-        ``episodes.csv`` are written there (atomically).
-    :param resume_from: a checkpoint to continue from (weights, optimizer and target state,
-        counters, history, RNG streams; the replay buffer too if it was saved). Envs start
-        fresh episodes: the episode that was running when the checkpoint was written is not
-        resumed.
-    :param save_buffer: include the replay buffer in checkpoints (large, but resumes exactly).
-    :param workers: Ray rollout workers, short for ``config.replace(rollout_workers=workers)``:
-        N Ray actors step the envs (``num_envs // N`` each) with copies of the policy, the
-        learner trains here on ``device`` in synchronous rounds and broadcasts the weights
-        (:mod:`rlkit.distributed.rollout`; ``backup_workers`` in the config adds spares whose
-        late fragments are dropped). The run's result, checkpoints and callbacks are as usual;
-        the time split gains ``transfer``.
-    :param ray_address: the Ray cluster the rollout workers run in; ``None`` is
-        ``$RAY_ADDRESS``, else an embedded local cluster (kept up for the next run;
-        :func:`rlkit.remote.disconnect` stops it).
-    :param overwrite: let a fresh run replace the trained run ``run_dir`` holds; without it
-        (and without ``resume_from``) such a folder is refused (:mod:`rlkit.run_folder`).
-    :return: a :class:`rlkit.records.TrainResult` with the live model.
-    :raises rlkit.stopping.TrainingInterrupted: the run was stopped (Ctrl-C, a kernel
-        interrupt, SIGTERM, SIGHUP) after finishing its current iteration and writing its
-        checkpoint; ``err.result`` is the partial result, live model included.
-    """
-    from rlkit.algorithms import agent_class
-    from rlkit.remote.cluster import is_ray_device, parse_device
-    from rlkit.stopping import TrainingInterrupted, stop_on_signals
-
-    if workers is not None:
-        agent_class(config)  # a config that is not one is named before anything else
-        config = config.replace(rollout_workers=workers)
-    if is_ray_device(device) and getattr(config, "rollout_workers", 0):
-        from rlkit.remote.cluster import RemoteError
-
-        raise RemoteError(
-            "rollout workers train with the learner in this process; use device='cpu' or a "
-            "local GPU with workers, or a Ray device without them"
-        )
-    if is_ray_device(device):
-        from rlkit import remote
-
-        return remote.train(
-            config,
-            parse_device(str(device)),
-            callbacks=callbacks,
-            run_dir=run_dir,
-            resume_from=resume_from,
-            save_buffer=save_buffer,
-            overwrite=overwrite,
-        )
-    trainer = Trainer(
-        config,
-        agent_class(config),
-        device,
-        callbacks,
-        run_dir,
-        resume_from,
-        save_buffer,
-        ray_address=ray_address,
-        overwrite=overwrite,
-    )
-    with stop_on_signals(trainer.request_stop):
-        result = trainer.run()
-    if result.stopped_by is not None:
-        raise TrainingInterrupted(result, result.stopped_by)
-    return result

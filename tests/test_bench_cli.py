@@ -348,14 +348,14 @@ def test_cli_usage_errors_exit_2(argv, match, capsys):
 
 
 def test_bench_time_to_score_checks_its_last_seed_before_training(monkeypatch):
-    import rlkit.training
+    import rlkit.entry
     from rlkit.bench.score import bench_time_to_score
     from rlkit.config import ConfigError
 
     def must_not_train(*args, **kwargs):
         raise AssertionError("trained although the last seed is out of range")
 
-    monkeypatch.setattr(rlkit.training, "train", must_not_train)
+    monkeypatch.setattr(rlkit.entry, "train", must_not_train)
     with pytest.raises(ConfigError, match="'seed' = 9223372036854775808 is out of range"):
         bench_time_to_score("cartpole", 1.0, seeds=2, first_seed=2**63 - 1, algo="dqn")
 

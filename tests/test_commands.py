@@ -151,12 +151,12 @@ def test_python_m_rlkit_answers_a_mistake_in_one_line(argv, message, tmp_path):
 
 
 def test_train_checks_the_run_folder_before_training(tmp_path, capsys, monkeypatch):
-    import rlkit.training
+    import rlkit.entry
 
     def must_not_train(*args, **kwargs):
         raise AssertionError("training started although --out cannot be created")
 
-    monkeypatch.setattr(rlkit.training, "train", must_not_train)
+    monkeypatch.setattr(rlkit.entry, "train", must_not_train)
     blocker = tmp_path / "file"
     blocker.write_text("")
     assert main(["train", "--preset", "cartpole", "--out", str(blocker / "run")]) == 2

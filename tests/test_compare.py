@@ -61,8 +61,8 @@ def test_aim_and_shoot_fires_when_centred_and_moves_towards_the_dark_column():
 def test_snapshots_save_the_untrained_and_later_policies(tmp_path):
     from rlkit.callbacks import Snapshots
     from rlkit.checkpoints import load_model
+    from rlkit.entry import train
     from rlkit.presets import preset
-    from rlkit.training import train
 
     snaps = Snapshots(tmp_path, fractions=(0.0, 0.5, 1.0))
     cfg = preset(

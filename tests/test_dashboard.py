@@ -366,7 +366,7 @@ def test_figure_after_a_run_and_before_one():
 def test_train_dqn_with_a_text_dashboard(capsys):
     import torch
 
-    from rlkit.agents.dqn import train_dqn
+    from rlkit.entry import train_dqn
     from rlkit.presets import preset
 
     config = preset(
@@ -399,9 +399,10 @@ def test_widgets_say_a_run_stopped_by_ctrl_c_was_stopped(shown):
     """JupyterLab's ■ during rlkit.train: the dashboard ends as stopped, not done."""
     import signal
 
+    from rlkit.entry import train
     from rlkit.presets import preset
     from rlkit.stopping import TrainingInterrupted
-    from rlkit.training import Callback, train
+    from rlkit.training import Callback
 
     class CtrlC(Callback):
         def on_log(self, progress):

@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-from rlkit.agents.dqn import DQNLearner, epsilon_at, train_dqn
+from rlkit.agents.dqn import DQNLearner, epsilon_at
 from rlkit.buffers import ReplayBatch
 from rlkit.checkpoints import load_checkpoint, load_model
+from rlkit.entry import train_dqn
 from rlkit.presets import preset
 from rlkit.training import Callback
 

@@ -460,16 +460,16 @@ def stubbed(root: Path):
     import rlkit.cli.export
     import rlkit.cli.play
     import rlkit.cli.train
+    import rlkit.entry
     import rlkit.evaluation
     import rlkit.notebooks
     import rlkit.paths
     import rlkit.quickstart
     import rlkit.remote
-    import rlkit.training
 
     REACHED.clear()
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(rlkit.training, "train", stub("train", _fake_train))
+        mp.setattr(rlkit.entry, "train", stub("train", _fake_train))
         mp.setattr(rlkit.remote, "train", stub("remote.train", _fake_remote_train))
         mp.setattr(rlkit.remote, "RemoteDeviceReport", _FakeRemoteReport)
         mp.setattr(rlkit.cli.train, "_save_curves", lambda result, path: None)
@@ -559,8 +559,8 @@ def places(tmp_path_factory, shipped_checkpoint):
 
     import rlkit.bench.score
     import rlkit.cli
+    import rlkit.entry
     import rlkit.export
-    import rlkit.training
     import rlkit.ui.dashboard
     from rlkit.devices import select_device
     from rlkit.player import load_policy

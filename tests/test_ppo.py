@@ -15,11 +15,11 @@ from rlkit.agents.ppo import (
     StochasticActor,
     clipped_loss,
     explained_variance,
-    train_ppo,
 )
 from rlkit.algorithms import agent_class, algorithm
 from rlkit.buffers import RolloutBatch, RolloutBuffer
 from rlkit.checkpoints import load_checkpoint, load_model
+from rlkit.entry import train_ppo
 from rlkit.envs import EnvSpec
 from rlkit.presets import preset
 from rlkit.training import Trainer

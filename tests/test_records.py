@@ -9,10 +9,11 @@ import pytest
 import torch
 
 from rlkit.checkpoints import load_checkpoint
+from rlkit.entry import train
 from rlkit.paths import CHECKPOINTS_DIR
 from rlkit.presets import preset
 from rlkit.records import EpisodeRow, EvalRow, History, Progress
-from rlkit.training import Callback, train
+from rlkit.training import Callback
 
 
 class Recorder(Callback):

@@ -85,8 +85,9 @@ def test_a_folder_made_read_only_mid_run_keeps_its_checkpoint(tmp_path, capsys):
         def on_checkpoint(self, path):
             os.chmod(tmp_path, 0o555)
 
+    from rlkit.entry import train
     from rlkit.presets import preset
-    from rlkit.training import RunFolderError, train
+    from rlkit.training import RunFolderError
 
     cfg = preset("cartpole", total_steps=3000, eval_interval=0, checkpoint_interval=1000)
     try:
@@ -253,8 +254,9 @@ def test_half_then_resume_equals_straight_when_the_envs_restart_at_the_same_poin
     straight and N/2 + resume + N/2 end with bit-identical weights."""
     import corridor_env
 
+    from rlkit.entry import train
     from rlkit.presets import preset
-    from rlkit.training import Callback, train
+    from rlkit.training import Callback
 
     if algo == "dqn":
         cfg = corridor_env.dqn_config()
@@ -312,12 +314,12 @@ def test_a_replay_buffer_larger_than_the_memory_is_refused_before_it_is_allocate
 
 
 def test_running_out_of_memory_is_one_line_not_a_traceback(monkeypatch, tmp_path, capsys):
-    import rlkit.training
+    import rlkit.entry
 
     def oom(*args, **kwargs):
         raise MemoryError("Unable to allocate 7.3 TiB for an array with shape (10**12,)")
 
-    monkeypatch.setattr(rlkit.training, "train", oom)
+    monkeypatch.setattr(rlkit.entry, "train", oom)
     assert cli.main(_train_argv(tmp_path, 100)) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("rlkit: error: out of memory: Unable to allocate")

@@ -216,12 +216,12 @@ def test_callbacks_that_need_the_live_network_must_run_remotely():
 
 
 def test_train_with_a_ray_device_hands_the_run_to_remote(monkeypatch):
-    from rlkit import remote, training
+    from rlkit import entry, remote
     from rlkit.presets import preset
 
     seen = {}
     monkeypatch.setattr(remote, "train", lambda config, address, **kw: seen.update(kw, a=address))
-    training.train(preset("cartpole"), device="ray:gpu-box:6379", run_dir="x")
+    entry.train(preset("cartpole"), device="ray:gpu-box:6379", run_dir="x")
     assert seen["a"] == "gpu-box:6379" and seen["run_dir"] == "x"
 
 

@@ -105,8 +105,8 @@ def test_worker_settings_that_cannot_work_are_one_sentence(changes, message):
 
 
 def test_workers_and_a_ray_device_are_refused_before_starting_anything():
+    from rlkit.entry import train
     from rlkit.remote.cluster import RemoteError
-    from rlkit.training import train
 
     with pytest.raises(RemoteError, match="rollout workers train with the learner in this"):
         train(preset("cartpole_ppo"), device="ray", workers=2)
@@ -208,9 +208,10 @@ def test_a_run_on_rollout_workers_stopped_by_ctrl_c_keeps_its_round_and_leaves_n
     from conftest import session_processes
 
     from rlkit.checkpoints import load_checkpoint
+    from rlkit.entry import train
     from rlkit.run_folder import CHECKPOINT, HISTORY
     from rlkit.stopping import TrainingInterrupted
-    from rlkit.training import Callback, train
+    from rlkit.training import Callback
 
     class CtrlC(Callback):
         def on_log(self, progress):
@@ -285,8 +286,8 @@ def test_a_worker_that_dies_is_named(embedded_ray):
 @needs_ray
 @pytest.mark.slow
 def test_workers_land_on_the_second_node_of_a_loopback_cluster(loopback_cluster, monkeypatch):
+    from rlkit.entry import train
     from rlkit.remote import cluster as rc
-    from rlkit.training import train
 
     for var in ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN_PATH", "RAY_ADDRESS"):
         monkeypatch.delenv(var, raising=False)

@@ -21,6 +21,7 @@ import torch
 
 from rlkit import cli
 from rlkit.checkpoints import load_checkpoint
+from rlkit.entry import train
 from rlkit.presets import preset
 from rlkit.run_folder import (
     CHECKPOINT,
@@ -32,7 +33,7 @@ from rlkit.run_folder import (
     RunFolderExists,
 )
 from rlkit.stopping import TrainingInterrupted
-from rlkit.training import Callback, train
+from rlkit.training import Callback
 
 WAIT_S = 120  # generous: a busy 2-core machine starts Python, torch and the envs slowly
 

@@ -1,7 +1,2 @@
-"""Learning algorithms. Each trains through :func:`rlkit.training.train` and returns a
-:class:`rlkit.records.TrainResult`."""
-
-from rlkit.agents.dqn import train_dqn
-from rlkit.agents.ppo import train_ppo
-
-__all__ = ["train_dqn", "train_ppo"]
+"""Learning algorithms: DQN (:mod:`.dqn`) and PPO (:mod:`.ppo`), each an actor, a learner and
+an agent that :class:`rlkit.training.Trainer` runs (see :mod:`rlkit.algorithms`)."""

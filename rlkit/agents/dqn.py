@@ -14,7 +14,7 @@ actions and learning is measured separately so a notebook can show where it goes
 follows the run's :class:`rlkit.device_plan.DevicePlan`: pinned, non-blocking copies, replay
 storage on the device, and optionally a compiled TD loss.
 
-``train_dqn(config, device="auto", callbacks=[...]) -> TrainResult``.
+Train it with ``rlkit.train(config)`` (:mod:`rlkit.entry`) for a :class:`DQNConfig`.
 """
 
 from __future__ import annotations
@@ -33,8 +33,6 @@ from rlkit.algorithms import Algorithm
 from rlkit.buffers import PerEnvStaging
 from rlkit.config import DQNConfig
 from rlkit.device_plan import DevicePlan, plan_for
-from rlkit.records import TrainResult
-from rlkit.training import train
 
 
 def epsilon_at(config: DQNConfig, step: int) -> float:
@@ -254,13 +252,6 @@ class DQNAgent:
             self.buffer.load_state_dict(state["buffer"])
         if "replay" in state["rng"]:
             self.buffer.set_sampler_state(state["rng"]["replay"])
-
-
-def train_dqn(config: DQNConfig, *args: Any, **kwargs: Any) -> TrainResult:
-    """Train a DQN agent: :func:`rlkit.training.train` (same arguments) for a :class:`DQNConfig`."""
-    if not isinstance(config, DQNConfig):
-        raise TypeError(f"config must be a DQNConfig (see rlkit.presets.preset), got {config!r}")
-    return train(config, *args, **kwargs)
 
 
 def make_replay_buffer(c: DQNConfig, spec, device, plan: DevicePlan | None = None):

@@ -18,7 +18,7 @@ truncated the value of its final observation (which the vector env reports in
 ``infos["final_obs"]``) is added, discounted, to the last reward, and the trace is cut there;
 an env that does not report final observations has its truncations treated as terminations.
 
-``train_ppo(config, device="auto", callbacks=[...]) -> TrainResult``.
+Train it with ``rlkit.train(config)`` (:mod:`rlkit.entry`) for a :class:`PPOConfig`.
 """
 
 from __future__ import annotations
@@ -39,8 +39,6 @@ from rlkit.agents.ppo_learner import (  # noqa: F401 -- re-exported: the PPO API
 from rlkit.algorithms import Algorithm
 from rlkit.config import PPOConfig
 from rlkit.device_plan import DevicePlan, plan_for
-from rlkit.records import TrainResult
-from rlkit.training import train
 
 
 class StochasticActor:
@@ -239,13 +237,6 @@ class PPOAgent:
         self.rollouts = int(state["rollouts"])
         self.rng.bit_generator.state = state["rng"]["numpy"]
         self.buffer.set_sampler_state(state["rng"]["minibatch"])
-
-
-def train_ppo(config: PPOConfig, *args: Any, **kwargs: Any) -> TrainResult:
-    """Train a PPO agent: :func:`rlkit.training.train` (same arguments) for a :class:`PPOConfig`."""
-    if not isinstance(config, PPOConfig):
-        raise TypeError(f"config must be a PPOConfig (see rlkit.presets.preset), got {config!r}")
-    return train(config, *args, **kwargs)
 
 
 def worker_actor(config: PPOConfig, spec, rng: np.random.Generator) -> StochasticActor:

@@ -99,7 +99,7 @@ def _env_factories(base: Any, envs, modes, backends, seed) -> dict[str, Callable
 
 def _train_cell(cfg: Any, target: float, seeds: int, device: Any, confirm_episodes: int):
     from rlkit.callbacks import StopAtConfirmedTarget
-    from rlkit.training import train
+    from rlkit.entry import train
 
     runs = []
     for seed in range(seeds):

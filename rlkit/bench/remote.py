@@ -47,8 +47,8 @@ def bench_remote(
         a cluster address (connected once; ``connect_s`` is then the first round's).
     """
     from rlkit import remote
+    from rlkit.entry import train
     from rlkit.presets import preset as make
-    from rlkit.training import train
 
     config = make(preset, total_steps=total_steps, eval_interval=0, checkpoint_interval=0)
     rounds: list[dict[str, Any]] = []

@@ -56,9 +56,9 @@ def bench_time_to_score(
     """
     from rlkit.config import ConfigError
     from rlkit.devices import select_device
+    from rlkit.entry import train
     from rlkit.evaluation import evaluate
     from rlkit.presets import preset
-    from rlkit.training import train
 
     if seeds < 1:
         raise ValueError(f"seeds must be ≥ 1, got {seeds}")

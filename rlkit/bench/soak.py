@@ -127,8 +127,8 @@ def bench_soak(
     :param sample_s: seconds between samples, above 0 (sampled at log events).
     :param overrides: config fields to change.
     """
+    from rlkit.entry import train
     from rlkit.presets import preset
-    from rlkit.training import train
 
     if not minutes > 0 or not sample_s > 0:
         raise ValueError(f"minutes and sample_s must be above 0, got {minutes} and {sample_s}")

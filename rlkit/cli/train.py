@@ -80,10 +80,10 @@ def _train(p: argparse.ArgumentParser) -> Handler:
 
     def run(args: argparse.Namespace) -> int:
         from rlkit.devices import select_device
+        from rlkit.entry import train
         from rlkit.presets import preset
         from rlkit.remote.cluster import is_ray_device, parse_device
         from rlkit.run_folder import CHECKPOINT
-        from rlkit.training import train
         from rlkit.ui.dashboard import Dashboard
 
         out = Path(args.out)

@@ -63,7 +63,7 @@ class RolloutWorker:
         import torch
 
         from rlkit.algorithms import algorithm
-        from rlkit.collectors import LockStepCollector
+        from rlkit.collectors.lockstep import LockStepCollector
         from rlkit.envs import env_spec
         from rlkit.envs.vector import make_vector_env
 

@@ -86,7 +86,7 @@ def _num(x: float) -> str:
 class Dashboard(Callback):
     """Live training view: widgets in a notebook, text lines or a tqdm bar elsewhere.
 
-    Pass it in ``callbacks=[...]`` of :func:`rlkit.training.train` (or any trainer calling the
+    Pass it in ``callbacks=[...]`` of :func:`rlkit.entry.train` (or any trainer calling the
     :class:`~rlkit.training.Callback` hooks). It reads only the :class:`~rlkit.records.Progress`
     records it is given, so it can show a run that happens in another process. The same object
     can be reused for several runs; each ``on_start`` starts a fresh display.
