@@ -14,7 +14,6 @@ ONE_IDEA = {
     "rlkit/ui/dashboard.py": "the Dashboard class: one display in four modes",
     "rlkit/envs/vector/shm.py": "the SharedMemoryVectorEnv class",
     "rlkit/checkpoints.py": "safe checkpoint files: write, read, check, rebuild",
-    "rlkit/training.py": "the Trainer and the hooks it calls",
     "rlkit/ui/plots.py": "figures of training runs",
 }
 MAX_LINES = 420
@@ -61,13 +60,13 @@ def test_no_module_imports_another_modules_private_names():
     assert not offenders, offenders
 
 
-def test_module_level_imports_have_no_cycle():
+def test_imports_have_no_cycle_counting_those_inside_functions():
+    # An import deferred into a function (to keep torch off the import path) is still a
+    # dependency: a circle through one is a circle.
     modules = _modules()
     graph = {name: set() for name in modules}
     for name, path in modules.items():
-        for target, names, top in _imports(path, name):
-            if not top:
-                continue
+        for target, names, _ in _imports(path, name):
             # "from rlkit.x import y" may name a submodule y or an attribute of rlkit.x
             for cand in [f"{target}.{n}" for n in names] + [target]:
                 if cand in modules and cand != name:
