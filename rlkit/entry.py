@@ -28,6 +28,7 @@ def train(
     workers: int | None = None,
     ray_address: str | None = None,
     overwrite: bool = False,
+    collector: Any = None,
 ) -> TrainResult:
     """Train the algorithm a config describes.
 
@@ -56,6 +57,8 @@ def train(
         :func:`rlkit.remote.disconnect` stops it).
     :param overwrite: let a fresh run replace the trained run ``run_dir`` holds; without it
         (and without ``resume_from``) such a folder is refused (:mod:`rlkit.run_folder`).
+    :param collector: a collector of your own (:mod:`rlkit.collectors`) to step the envs
+        instead of the one the config chooses; the run closes it.
     :return: a :class:`rlkit.records.TrainResult` with the live model.
     :raises rlkit.stopping.TrainingInterrupted: the run was stopped (Ctrl-C, a kernel
         interrupt, SIGTERM, SIGHUP) after finishing its current iteration and writing its
@@ -68,6 +71,10 @@ def train(
     if workers is not None:
         agent_class(config)  # a config that is not one is named before anything else
         config = config.replace(rollout_workers=workers)
+    if collector is not None and (is_ray_device(device) or getattr(config, "rollout_workers", 0)):
+        raise ValueError(
+            "a collector of your own steps envs in this process: no Ray device or workers"
+        )
     if is_ray_device(device) and getattr(config, "rollout_workers", 0):
         from rlkit.remote.cluster import RemoteError
 
@@ -97,6 +104,7 @@ def train(
         save_buffer,
         ray_address=ray_address,
         overwrite=overwrite,
+        collector=collector,
     )
     with stop_on_signals(trainer.request_stop):
         result = trainer.run()

@@ -6,6 +6,9 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+import numpy as np
+import pytest
+
 from rlkit.paths import ROOT
 
 PACKAGE = ROOT / "rlkit"
@@ -104,3 +107,26 @@ def test_modules_stay_small_unless_they_hold_one_idea():
         if n > MAX_LINES and rel not in ONE_IDEA:
             long[rel] = n
     assert not long, f"split these or list them in ONE_IDEA with the idea they hold: {long}"
+
+
+@pytest.mark.slow
+def test_a_new_algorithm_and_a_new_collector_train_through_train_with_nothing_changed():
+    # Both live in tests/toy_algorithm.py; nothing under rlkit/ names them.
+    import toy_algorithm as toy
+
+    from rlkit import train
+
+    collector = toy.BanditCollector(num_envs=4)
+    cfg = toy.ToyConfig(env_id="toy:bandit", num_envs=4, total_steps=400, eval_interval=0)
+    result = train(cfg, device="cpu", collector=collector)
+    h = result.history
+    assert h.env_steps == 400 and h.updates == 400 // (4 * toy.EPISODE) and collector.closed
+    assert h.episodes == 400 // toy.EPISODE and result.algo == "toy_reinforce"
+    # Episode bookkeeping came from the collector layer: every episode has EPISODE steps, and
+    # REINFORCE learned to pull the arm that pays.
+    assert set(h.episode_lengths) == {toy.EPISODE}
+    assert np.mean(h.episode_returns[-20:]) > np.mean(h.episode_returns[:20])
+    assert result.model.logits[1] > result.model.logits[0]
+    assert {"env", "act", "learner"} <= set(h.phase_seconds)
+    names = ("ToyAgent", "BanditCollector", "toy_reinforce")
+    assert not any(n in p.read_text() for p in PACKAGE.rglob("*.py") for n in names)
