@@ -4,6 +4,7 @@ no module that grew past one idea."""
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import numpy as np
@@ -130,3 +131,34 @@ def test_a_new_algorithm_and_a_new_collector_train_through_train_with_nothing_ch
     assert {"env", "act", "learner"} <= set(h.phase_seconds)
     names = ("ToyAgent", "BanditCollector", "toy_reinforce")
     assert not any(n in p.read_text() for p in PACKAGE.rglob("*.py") for n in names)
+
+
+def _readme_modules() -> list[str]:
+    """The modules the README's layout lists: a line at two spaces that starts with a folder
+    names that folder's files (on it and on the indented lines under it); one that starts with
+    a file names files at the top of the package."""
+    text = (ROOT / "README.md").read_text()
+    block = text.split("Every module, by folder", 1)[1].split("```", 2)[1]
+    listed, folder = [], ""
+    for line in block.splitlines()[2:]:  # after "rlkit/"
+        if line.startswith("  ") and not line.startswith("   "):
+            first = line.split()[0]
+            folder = first if first.endswith("/") else ""
+        listed += [f"rlkit/{folder}{name}" for name in re.findall(r"\b\w+\.py\b", line)]
+    return listed
+
+
+def test_the_readme_lists_every_module_once_and_no_other():
+    listed = _readme_modules()
+    actual = {
+        p.relative_to(ROOT).as_posix()
+        for p in PACKAGE.rglob("*.py")
+        if p.name != "__init__.py" or p.parent == PACKAGE  # a subpackage's marker is its folder
+    }
+    assert len(listed) == len(set(listed)), "listed twice: " + str(
+        sorted({m for m in listed if listed.count(m) > 1})
+    )
+    assert set(listed) == actual, {
+        "missing": sorted(actual - set(listed)),
+        "not in the package": sorted(set(listed) - actual),
+    }
