@@ -14,8 +14,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-import numpy as np
-
 
 class Agent(Protocol):
     """What an algorithm gives the :class:`rlkit.training.Trainer` (see
@@ -33,8 +31,9 @@ class Agent(Protocol):
     env_spec: Any
     """The :class:`rlkit.envs.EnvSpec` it trains on."""
     model: Any
-    """The policy network (a ``torch.nn.Module``): evaluated greedily, checkpointed, given to
-    :meth:`rlkit.training.Callback.bind`."""
+    """The policy network (a ``torch.nn.Module``): evaluated greedily (the argmax of its
+    output, or of the first output: :func:`rlkit.evaluation.greedy_policy`), checkpointed,
+    given to :meth:`rlkit.training.Callback.bind`."""
     updates: int
     """Gradient updates so far."""
 
@@ -46,9 +45,6 @@ class Agent(Protocol):
 
     def log_metrics(self) -> dict[str, float]:
         """Keyed metrics since the previous call (``{}`` if nothing happened)."""
-
-    def policy(self) -> Callable[[np.ndarray], int]:
-        """A greedy policy for one observation, for evaluation."""
 
     def state_dict(self, include_buffer: bool) -> dict[str, Any]:
         """Everything beyond the policy weights that resuming needs (plain containers)."""

@@ -105,7 +105,7 @@ class StopAtConfirmedTarget(Callback):
     def on_eval(self, progress: Progress) -> bool:
         import time
 
-        from rlkit.evaluation import evaluate
+        from rlkit.evaluation import evaluate, greedy_policy
 
         ev = progress.evaluation
         if ev is None or self._agent is None or ev.mean < self.target:
@@ -113,7 +113,7 @@ class StopAtConfirmedTarget(Callback):
         t0 = time.perf_counter()
         seed = 3_000_000 + 10_000 * self.seed + 1_000 * len(self.attempts)
         res = evaluate(
-            self._agent.policy(),
+            greedy_policy(self._agent.model),
             progress.env_id,
             self.confirm_episodes,
             seed=seed,

@@ -201,12 +201,14 @@ class Trainer:
                 self.folder.close()
 
     def _loop(self, agent: Any) -> TrainResult:
+        from rlkit.evaluation import greedy_policy
+
         c, h = self.config, self.history
         # Env i is seeded seed + env steps + i: a resumed run starts fresh episodes.
         self.collector.reset(c.seed + self.env_steps)
         self.obs = self.collector.obs
         agent.start()
-        self._policy = agent.policy()
+        self._policy = greedy_policy(agent.model)
         step = self.env_steps
         next_log = next_multiple(step, c.log_interval)
         next_eval = next_multiple(step, c.eval_interval)

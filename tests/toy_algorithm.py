@@ -90,9 +90,6 @@ class ToyAgent:
         out, self._last = self._last, {}
         return out
 
-    def policy(self):
-        return lambda obs: int(self.model.logits.argmax())
-
     def state_dict(self, include_buffer):
         return {}
 

@@ -229,11 +229,6 @@ class DQNAgent:
             self._loss_count = 0
         return out
 
-    def policy(self):
-        from rlkit.evaluation import greedy_policy
-
-        return greedy_policy(self.model, self.device)
-
     def state_dict(self, include_buffer: bool) -> dict[str, Any]:
         state = {
             "learner": self.learner.state_dict(),

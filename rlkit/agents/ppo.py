@@ -214,12 +214,6 @@ class PPOAgent:
         out["explained_variance"] = self._explained
         return out
 
-    def policy(self):
-        """The greedy policy (argmax of the logits), for evaluation."""
-        from rlkit.evaluation import greedy_policy
-
-        return greedy_policy(self.model, self.device)
-
     def state_dict(self, include_buffer: bool) -> dict[str, Any]:
         """Learner, counters and random streams; ``include_buffer`` adds nothing, since each
         rollout is used up by the iteration that collected it."""
