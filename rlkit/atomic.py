@@ -12,10 +12,14 @@ import contextlib
 import dataclasses
 import json
 import os
+import re
 import secrets
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
+
+_TEMP = ".{name}.{pid}.{tag}.tmp"  # the temporary sibling of a file being written
+_TEMP_RE = r"\.{name}\.(\d+)\.[0-9a-f]{{8}}\.tmp"  # the names _TEMP makes, the pid captured
 
 
 def _fsync_dir(directory: Path) -> None:
@@ -43,7 +47,7 @@ def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], None]) ->
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    tmp = path.with_name(_TEMP.format(name=path.name, pid=os.getpid(), tag=secrets.token_hex(4)))
     # 0o666 filtered by the umask, like an ordinary open(); mkstemp would force 0o600.
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
     try:
@@ -83,3 +87,37 @@ def _json_default(o: Any) -> Any:
     if isinstance(o, tuple | set | frozenset):
         return list(o)
     raise TypeError(f"Object of type {type(o).__name__} is not JSON serializable")
+
+
+def remove_stale_temp_files(*paths: str | os.PathLike) -> list[Path]:
+    """Delete the temporary siblings that a killed :func:`atomic_write` left for ``paths``.
+
+    Only files named like this module's temporaries for those paths whose writer (the pid in
+    the name) is no longer running are removed, so a write in progress elsewhere keeps its
+    file; the paths themselves are never touched.
+
+    :return: the files removed.
+    """
+    removed = []
+    for path in map(Path, paths):
+        pattern = re.compile(_TEMP_RE.format(name=re.escape(path.name)))
+        if not path.parent.is_dir():
+            continue
+        for candidate in sorted(path.parent.iterdir()):
+            found = pattern.fullmatch(candidate.name)
+            if found and candidate.is_file() and not _alive(int(found.group(1))):
+                with contextlib.suppress(FileNotFoundError):
+                    candidate.unlink()
+                    removed.append(candidate)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    """Whether a process ``pid`` exists on this machine (ours counts: it may be writing)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True  # someone else's, or a number no pid can be: leave the file alone
+    return True

@@ -40,7 +40,6 @@ save removes the temporary file; a hard kill (SIGKILL, power loss) can leave one
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
@@ -57,7 +56,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from rlkit.atomic import atomic_write
+from rlkit.atomic import atomic_write, remove_stale_temp_files
 from rlkit.devices import library_versions, select_device
 from rlkit.envs.factory import EnvSpec
 from rlkit.errors import UserError
@@ -219,37 +218,14 @@ def _plain(obj: Any, path: str) -> Any:
 
 
 def cleanup_temp_files(path: str | os.PathLike[str]) -> list[Path]:
-    """Delete temporary files that a killed :func:`save_checkpoint` left next to ``path``.
+    """Delete temporary files that a killed :func:`save_checkpoint` left next to ``path`` (and
+    its ``.json`` sidecar), those whose writer is no longer running
+    (:func:`rlkit.atomic.remove_stale_temp_files`). The trainer calls it when a run starts.
 
-    Only files named like this module's own temporaries for ``path`` (and its ``.json``
-    sidecar) whose writer (the pid in the name) is no longer running are removed, so a save
-    in progress elsewhere keeps its file. The trainer calls it when a run starts.
-
-    :param path: the checkpoint path (the checkpoint itself is never touched)
     :return: the files removed
     """
     path = Path(path)
-    pattern = re.compile(rf"\.{re.escape(path.name)}(?:\.json)?\.(\d+)\.[0-9a-f]{{8}}\.tmp")
-    removed = []
-    if path.parent.is_dir():
-        for candidate in sorted(path.parent.iterdir()):
-            found = pattern.fullmatch(candidate.name)
-            if found and candidate.is_file() and not _alive(int(found.group(1))):
-                with contextlib.suppress(FileNotFoundError):
-                    candidate.unlink()
-                    removed.append(candidate)
-    return removed
-
-
-def _alive(pid: int) -> bool:
-    """Whether a process ``pid`` exists on this machine (ours counts: it may be saving)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, OverflowError):
-        return True  # someone else's, or a number no pid can be: leave the file alone
-    return True
+    return remove_stale_temp_files(path, path.with_name(path.name + ".json"))
 
 
 # --------------------------------------------------------------------------------------------
