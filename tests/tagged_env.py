@@ -27,7 +27,8 @@ def reward_of(tag: int) -> float:
 
 
 class TaggedEnv(gym.Env):
-    """Observation ``(tag, episode, t, 0)``: ``tag`` is the seed of the env's first reset
+    """Observation ``(tag, episode, t, a)``: ``a`` is 1 + the action that led to it (0 after a
+    reset), so a test can see which action each stored transition took; ``tag`` is the seed of the env's first reset
     (a vector env gives env ``i`` seed ``seed + i``, so it names the env), ``t`` the step within
     the episode. Episodes of ``length_of(tag)`` steps end terminated on even episodes and
     truncated on odd ones; every step pays ``reward_of(tag)``. Envs with an odd tag take a
@@ -37,21 +38,22 @@ class TaggedEnv(gym.Env):
         self.observation_space = spaces.Box(-1e7, 1e7, (4,), np.float32)
         self.action_space = spaces.Discrete(2)
         self.tag, self.episode, self.t = None, -1, 0
+        self.came_by = 0.0
 
     def _obs(self):
-        return np.array([self.tag, self.episode, self.t, 0.0], dtype=np.float32)
+        return np.array([self.tag, self.episode, self.t, self.came_by], dtype=np.float32)
 
     def reset(self, *, seed=None, options=None):
         super().reset(seed=seed)
         if self.tag is None or seed is not None:
             self.tag = 0 if seed is None else int(seed)
-        self.episode, self.t = self.episode + 1, 0
+        self.episode, self.t, self.came_by = self.episode + 1, 0, 0.0
         return self._obs(), {}
 
     def step(self, action):
         if self.tag % 2:
             time.sleep(0.001)
-        self.t += 1
+        self.t, self.came_by = self.t + 1, 1.0 + int(action)
         ended = self.t >= length_of(self.tag)
         terminated = ended and self.episode % 2 == 0
         return self._obs(), reward_of(self.tag), terminated, ended and not terminated, {}

@@ -197,8 +197,11 @@ def test_dqn_on_the_pool_pairs_each_obs_with_the_same_envs_next_obs():
     # 51), and an update whose batch is still staged is owed, then paid, never dropped.
     assert agent.owed == 0 and len(buf) >= 16
     assert h.updates == h.env_steps // 4 - 12
-    obs, nxt, env, _, term = _sampled(buf)
+    obs, nxt, env, actions, term = _sampled(buf)
     assert (obs[:, 0] == env).all() and (nxt[:, 0] == env).all()  # tag = seed 0 + env id
+    # Each stored action is the one that env was sent: its next obs says which action led there
+    # (the env was sent it in one exchange and answered in a later one).
+    assert (nxt[:, 3] == actions.reshape(-1) + 1).all()
     ended = nxt[:, 2] == 0  # a reset obs would be a transition into the next episode
     assert not ended.any()
     assert (nxt[:, 2] == obs[:, 2] + 1).all() and (nxt[:, 1] == obs[:, 1]).all()

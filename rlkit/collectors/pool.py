@@ -36,7 +36,11 @@ class PoolCollector:
         self.num_envs = n = int(pool.num_envs)
         self.obs: np.ndarray | None = None
         self.counter = EpisodeCounter(n)
-        self._waiting = np.arange(n)  # envs waiting for an action, in the order they answered
+        self._waiting = np.arange(n)  # envs waiting for an action
+        # What each env was last sent and what the actor recorded choosing it: an env sent in
+        # one exchange may answer in a later one.
+        self._sent_actions = np.zeros(n, dtype=np.int64)
+        self._sent: dict[str, np.ndarray] = {}
 
     def reset(self, seed: int) -> None:
         """Fresh episodes, env ``i`` seeded ``seed + i``; returns once every env has reset."""
@@ -55,8 +59,7 @@ class PoolCollector:
         want = pool.batch_size if steps is None else n
         writer = ColumnWriter(T, self.obs, self.counter)
         count = np.zeros(n, dtype=np.int64)  # steps in each env's column
-        sent_actions = np.zeros(n, dtype=np.int64)
-        sent: dict[str, np.ndarray] = {}
+        sent_actions, sent = self._sent_actions, self._sent
         full: list[np.ndarray] = []
         filled, send = 0, self._waiting
         env_s = act_s = 0.0
@@ -87,8 +90,7 @@ class PoolCollector:
             full.append(got[done])
             filled += int(done.sum())
             send = got[~done]
-        self._waiting = np.concatenate(full)
-        ids = np.sort(self._waiting)
+        self._waiting = ids = np.sort(np.concatenate(full))
         t0 = time.perf_counter()
         last = actor.last(self.obs[ids])
         act_s += time.perf_counter() - t0
