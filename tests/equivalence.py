@@ -37,7 +37,11 @@ CASES = {
     "ppo_lockstep": ("vizdoom_basic_ppo", {"total_steps": 4_096}, {}),
     "dqn_workers": ("vizdoom_simpler_basic", {"total_steps": 2_000, "num_envs": 2}, {"workers": 2}),
     "ppo_workers": ("vizdoom_basic_ppo", {"total_steps": 2_048, "num_envs": 4}, {"workers": 2}),
-    "dqn_pool": ("vizdoom_simpler_basic", {"total_steps": 2_000, "vector_backend": "pool"}, {}),
+    "dqn_pool": (
+        "vizdoom_simpler_basic",
+        {"total_steps": 2_000, "num_envs": 4, "vector_backend": "pool"},
+        {},
+    ),
     "ppo_pool": ("vizdoom_basic_ppo", {"total_steps": 2_048, "vector_backend": "pool"}, {}),
 }
 QUIET = {"eval_interval": 0, "checkpoint_interval": 0}  # nothing but training
