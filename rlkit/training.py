@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from rlkit.errors import UserError, os_error_message
+from rlkit.evaluation import evaluate, greedy_policy
 from rlkit.records import (
     TIME_PREFIX,
     EpisodeRow,
@@ -201,8 +202,6 @@ class Trainer:
                 self.folder.close()
 
     def _loop(self, agent: Any) -> TrainResult:
-        from rlkit.evaluation import greedy_policy
-
         c, h = self.config, self.history
         # Env i is seeded seed + env steps + i: a resumed run starts fresh episodes.
         self.collector.reset(c.seed + self.env_steps)
@@ -310,7 +309,6 @@ class Trainer:
 
     def _evaluate(self) -> EvalRow:
         from rlkit.envs import make_env
-        from rlkit.evaluation import evaluate
 
         c, h = self.config, self.history
 
