@@ -9,6 +9,7 @@ a :class:`rlkit.records.TrainResult`, or any function from one observation to an
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -126,9 +127,28 @@ def as_policy(policy: Any) -> Policy:
     )
 
 
+def _player_and_env(policy: Any) -> tuple[Any, tuple[str, dict[str, Any]] | None]:
+    """What plays, and the env it was trained on where ``policy`` says: a ``TrainResult``, a
+    ``(model, checkpoint)`` pair as :func:`rlkit.checkpoints.load_model` returns, or the path of
+    a checkpoint (loaded here, on the CPU)."""
+    if isinstance(policy, (str, os.PathLike)):
+        from rlkit.checkpoints import load_model
+
+        policy = load_model(policy)
+    if isinstance(policy, tuple) and len(policy) == 2 and hasattr(policy[1], "metadata"):
+        model, ckpt = policy
+        spec = ckpt.metadata.get("env_spec") or {}
+        found = (spec["env_id"], dict(spec.get("env_kwargs") or {})) if "env_id" in spec else None
+        return model, found
+    spec = getattr(policy, "env_spec", None)
+    if spec is not None and getattr(spec, "env_id", None):
+        return policy, (spec.env_id, dict(spec.env_kwargs or {}))
+    return policy, None
+
+
 def evaluate(
     policy: Any,
-    env: str | gym.Env,
+    env: str | gym.Env | None = None,
     episodes: int = 10,
     seed: int | None = 0,
     env_kwargs: dict[str, Any] | None = None,
@@ -137,12 +157,16 @@ def evaluate(
 ) -> EvalResult:
     """Play ``episodes`` episodes with ``policy`` and return their scores.
 
-    :param policy: an ``nn.Module`` (greedy), a ``TrainResult``, or a function obs → action.
-    :param env: an env id for :func:`rlkit.envs.make_env`, or an env to reuse (not closed).
+    :param policy: an ``nn.Module`` (greedy), a ``TrainResult``, what
+        :func:`rlkit.checkpoints.load_model` returns, the path of a checkpoint, or a function
+        obs → action.
+    :param env: an env id for :func:`rlkit.envs.make_env`, or an env to reuse (not closed);
+        ``None`` (the default) is the env ``policy`` was trained on, from its env spec.
     :param episodes: number of episodes (≥ 1).
     :param seed: episode ``i`` is reset with ``seed + i`` so the same seed replays the same
         episode starts; ``None`` leaves the env's randomness running.
-    :param env_kwargs: arguments for ``make_env`` when ``env`` is an id.
+    :param env_kwargs: arguments for ``make_env`` when ``env`` is an id; with ``env=None``
+        they update those of the spec (``render_mode`` for clips, say).
     :param record_frames: keep the colour frames (``render()``) of this many first episodes,
         one list per episode in ``EvalResult.frames``; the env must have
         ``render_mode="rgb_array"``.
@@ -150,6 +174,14 @@ def evaluate(
     """
     if not isinstance(episodes, int) or episodes < 1:
         raise ValueError(f"episodes must be an integer ≥ 1, got {episodes!r}")
+    policy, trained_on = _player_and_env(policy)
+    if env is None:
+        if trained_on is None:
+            raise TypeError(
+                "evaluate needs env= (an env id or an env) for a policy that does not say "
+                "which env it was trained on (a TrainResult, a checkpoint or its path does)"
+            )
+        env, env_kwargs = trained_on[0], {**trained_on[1], **(env_kwargs or {})}
     act = as_policy(policy)
     owned = isinstance(env, str)
     if owned:

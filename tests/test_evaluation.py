@@ -94,3 +94,28 @@ def test_record_frames_keeps_only_the_first_episodes():
 def test_bad_episode_count_is_a_value_error():
     with pytest.raises(ValueError, match="episodes must be an integer ≥ 1"):
         evaluate(random_policy(2), "CartPole-v1", episodes=0)
+
+
+def test_evaluate_reads_the_env_from_a_result_a_checkpoint_or_its_path(tmp_path):
+    from rlkit.checkpoints import load_model
+    from rlkit.entry import train
+    from rlkit.presets import preset
+
+    cfg = preset("cartpole", total_steps=200, eval_interval=0, learning_starts=50)
+    result = train(cfg, device="cpu", run_dir=tmp_path)
+    path = tmp_path / "checkpoint.pt"
+    explicit = evaluate(result, "CartPole-v1", episodes=3, seed=5).scores
+    assert evaluate(result, episodes=3, seed=5).scores == explicit
+    assert evaluate(load_model(path), episodes=3, seed=5).scores == explicit
+    assert evaluate(path, episodes=3, seed=5).scores == explicit
+    assert evaluate(str(path), episodes=3, seed=5).scores == explicit
+    # What the spec says can be added to: a clip needs rgb frames.
+    clip = evaluate(
+        result, episodes=1, seed=5, env_kwargs={"render_mode": "rgb_array"}, record_frames=1
+    )
+    assert clip.scores == explicit[:1] and clip.frames[0][0].ndim == 3
+
+
+def test_a_bare_policy_without_an_env_is_one_sentence():
+    with pytest.raises(TypeError, match="evaluate needs env="):
+        evaluate(lambda obs: 0, episodes=1)
