@@ -6,7 +6,7 @@ The flat API below is all a notebook needs to start::
 
     config = rlkit.preset("vizdoom_basic")
     result = rlkit.train(config, device="auto", callbacks=[rlkit.Dashboard()])
-    print(rlkit.evaluate(result, config.env_id, episodes=20, env_kwargs=config.env_kwargs))
+    print(rlkit.evaluate(result, episodes=20))  # on the env it was trained on
 
 Importing rlkit has no side effects and loads nothing heavy: each name is imported from its
 module on first use (torch, gymnasium and vizdoom load only then).
@@ -24,6 +24,9 @@ _EXPORTS = {
     "preset": "rlkit.presets",
     "train": "rlkit.entry",
     "evaluate": "rlkit.evaluation",
+    "random_policy": "rlkit.evaluation",
+    "greedy_policy": "rlkit.evaluation",
+    "compare_scores": "rlkit.stats",
     "load_model": "rlkit.checkpoints",
     "make_env": "rlkit.envs",
     "env_spec": "rlkit.envs",
@@ -31,6 +34,16 @@ _EXPORTS = {
     "make_vector_env": "rlkit.envs.vector",
     "select_device": "rlkit.devices",
     "Dashboard": "rlkit.ui.dashboard",
+    "KeepBest": "rlkit.callbacks",
+    "StopAtTarget": "rlkit.callbacks",
+    "StopAtConfirmedTarget": "rlkit.callbacks",
+    "Snapshots": "rlkit.callbacks",
+    "sweep": "rlkit.sweeps",
+    "summarize": "rlkit.sweeps",
+    "claim": "rlkit.ui.report",
+    "verdict": "rlkit.ui.report",
+    "show_table": "rlkit.ui.table",
+    "runs_dir": "rlkit.paths",
 }
 
 __all__ = ["__version__", *sorted(_EXPORTS)]

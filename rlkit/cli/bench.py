@@ -169,8 +169,9 @@ def _bench_learner(p: argparse.ArgumentParser) -> Handler:
 @command("bench infer", help="per-decision latency and memory: PyTorch eager vs ONNX Runtime & co.")
 def _bench_infer(p: argparse.ArgumentParser) -> Handler:
     from rlkit.paths import CHECKPOINTS_DIR
+    from rlkit.run_folder import CHECKPOINT
 
-    default = CHECKPOINTS_DIR / "vizdoom_simpler_basic" / "checkpoint.pt"
+    default = CHECKPOINTS_DIR / "vizdoom_simpler_basic" / CHECKPOINT
     p.add_argument(
         "--checkpoint",
         default=str(default),
