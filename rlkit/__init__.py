@@ -43,7 +43,23 @@ _EXPORTS = {
     "claim": "rlkit.ui.report",
     "verdict": "rlkit.ui.report",
     "show_table": "rlkit.ui.table",
+    "show": "rlkit.ui.report",
+    "eval_at_time": "rlkit.sweeps",
     "runs_dir": "rlkit.paths",
+    "ROOT": "rlkit.paths",
+    "CHECKPOINTS_DIR": "rlkit.paths",
+    "write_json": "rlkit.atomic",
+    "aim_and_shoot": "rlkit.baselines",
+    "ConfigError": "rlkit.config",
+    "DeviceNotAvailableError": "rlkit.devices",
+    "machine_info": "rlkit.devices",
+    "export_onnx": "rlkit.export",
+    "OnnxPolicy": "rlkit.player",
+    "ActorCritic": "rlkit.models",
+    "count_parameters": "rlkit.models",
+    "model_from_spec": "rlkit.models",
+    "RemoteDeviceReport": "rlkit.remote",
+    "disconnect": "rlkit.remote",
 }
 
 __all__ = ["__version__", *sorted(_EXPORTS)]

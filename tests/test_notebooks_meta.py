@@ -178,3 +178,53 @@ def test_the_readme_and_results_links_resolve(page):
         if "://" in target or target.startswith("#"):
             continue
         assert (ROOT / target.split("#")[0]).exists(), f"{page} links {target}, which is missing"
+
+
+def _code(path) -> str:
+    return "\n".join("".join(c["source"]) for c in _cells(path) if c["cell_type"] == "code")
+
+
+def _rlkit_modules() -> set[str]:
+    names = set()
+    for p in (ROOT / "rlkit").rglob("*.py"):
+        parts = p.relative_to(ROOT).with_suffix("").parts
+        names.add(".".join(parts[:-1] if parts[-1] == "__init__" else parts))
+    return names
+
+
+def _modules_referenced(src: str, modules: set[str]) -> set[str]:
+    """Each dotted reference to rlkit in code, as the module it names (``rlkit.bench.grid.x``
+    counts as ``rlkit.bench.grid``, ``rlkit.train`` as ``rlkit``)."""
+    found = set()
+    for m in re.finditer(r"\brlkit(?:\.\w+)*", src):
+        parts = m.group(0).split(".")
+        for k in range(len(parts), 0, -1):
+            if ".".join(parts[:k]) in modules:
+                found.add(".".join(parts[:k]))
+                break
+    return found
+
+
+NOTEBOOK_MODULES_BEFORE = 33  # distinct rlkit modules the notebooks reached into (2026-12-07)
+
+
+def test_notebooks_hold_to_a_small_api_in_one_import_style():
+    import importlib
+
+    import rlkit
+
+    modules = _rlkit_modules()
+    used = set().union(*(_modules_referenced(_code(p), modules) for p in NOTEBOOKS))
+    assert len(used) <= NOTEBOOK_MODULES_BEFORE // 2, sorted(used)
+    # One style: a name the flat API offers is imported from rlkit, not from its module.
+    deep = []
+    for path in NOTEBOOKS:
+        for node in ast.walk(ast.parse(_code(path))):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("rlkit."):
+                module = importlib.import_module(node.module)
+                for a in node.names:
+                    if a.name in rlkit.__all__ and getattr(rlkit, a.name) is getattr(
+                        module, a.name
+                    ):
+                        deep.append(f"{path.stem}: from {node.module} import {a.name}")
+    assert not deep, deep

@@ -79,7 +79,7 @@ def test_import_rlkit_is_light_and_the_flat_api_resolves():
         "import sys, rlkit\n"
         "print(sorted(m for m in ('torch', 'gymnasium', 'vizdoom') if m in sys.modules))\n"
         "names = [n for n in rlkit.__all__ if n != '__version__']\n"
-        "print(all(callable(getattr(rlkit, n)) for n in names))\n"
+        "print(all(getattr(rlkit, n) is not None for n in names))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.stdout.split("\n")[:2] == ["[]", "True"], out.stderr
