@@ -27,12 +27,12 @@ def reward_of(tag: int) -> float:
 
 
 class TaggedEnv(gym.Env):
-    """Observation ``(tag, episode, t, a)``: ``a`` is 1 + the action that led to it (0 after a
-    reset), so a test can see which action each stored transition took; ``tag`` is the seed of the env's first reset
-    (a vector env gives env ``i`` seed ``seed + i``, so it names the env), ``t`` the step within
-    the episode. Episodes of ``length_of(tag)`` steps end terminated on even episodes and
-    truncated on odd ones; every step pays ``reward_of(tag)``. Envs with an odd tag take a
-    millisecond longer per step, so a pool's envs answer out of order."""
+    """Observation ``(tag, episode, t, a)``: ``tag`` is the seed of the env's first reset (a
+    vector env gives env ``i`` seed ``seed + i``, so it names the env), ``t`` the step within
+    the episode, ``a`` 1 + the action that led to it (0 after a reset: a test sees which action
+    each stored transition took). Episodes of ``length_of(tag)`` steps end terminated on even
+    episodes and truncated on odd ones; every step pays ``reward_of(tag)``. Envs with an odd
+    tag take a millisecond longer per step, so a pool's envs answer out of order."""
 
     def __init__(self):
         self.observation_space = spaces.Box(-1e7, 1e7, (4,), np.float32)
