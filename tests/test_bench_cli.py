@@ -276,7 +276,8 @@ def test_write_json_atomic(tmp_path):
 
 
 # -- command line -----------------------------------------------------------------------------
-def _run_cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+def _run_cli(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+    # A bound on a hang, not on speed: beside other work a real bench run took over 120 s.
     return subprocess.run(
         [sys.executable, "-m", "rlkit", *args], capture_output=True, text=True, timeout=timeout
     )
