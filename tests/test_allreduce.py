@@ -17,14 +17,12 @@ import dist_workers
 import pytest
 import torch
 
+from rlkit.bench.allreduce_cost import allreduce_seconds_per_mb, flat_versus_per_parameter
+from rlkit.bench.data_parallel import REFERENCE_ATOL, data_parallel_check
 from rlkit.distributed import (
-    REFERENCE_ATOL,
     FlatAllReduce,
     LaunchTimeoutError,
     RankFailedError,
-    allreduce_seconds_per_mb,
-    data_parallel_check,
-    flat_versus_per_parameter,
     flatten,
     launch,
     unflatten,

@@ -10,7 +10,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 
-from rlkit.distributed.projection import SOURCE_RESULT, Measured, project
+from rlkit.bench.projection import SOURCE_RESULT, Measured, project
 from rlkit.ui import distributed_charts as charts
 
 ROWS = [

@@ -253,7 +253,7 @@ def _panels(draw, ncols=2, figsize=(11, 3.6), **kwargs):
 
 
 def _projection():
-    from rlkit.distributed.projection import SOURCE_RESULT, project
+    from rlkit.bench.projection import SOURCE_RESULT, project
 
     m = example_measured()
     machines = [1, 2, 4, 8, 16, 32, 64, 128]

@@ -8,7 +8,7 @@ import math
 
 import pytest
 
-from rlkit.distributed.projection import (
+from rlkit.bench.projection import (
     ASSUMPTIONS,
     BOTTLENECKS,
     SOURCE_RESULT,

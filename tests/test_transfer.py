@@ -13,8 +13,8 @@ import sys
 import numpy as np
 import pytest
 
-from rlkit.distributed import transfer
-from rlkit.distributed.transfer import BYTE_METHODS, METHODS, decode, encode, transfer_costs
+from rlkit.bench import transfer
+from rlkit.bench.transfer import BYTE_METHODS, METHODS, decode, encode, transfer_costs
 
 RNG = np.random.default_rng(0)
 ARRAYS = {

@@ -169,8 +169,8 @@ def flat_versus_per_parameter(
         ``elements``, ``flat_median_s``, ``per_parameter_median_s`` (rank 0's medians) and
         ``per_parameter_over_flat``.
     """
+    from rlkit.bench.data_parallel import env_shape
     from rlkit.bench.harness import result_header
-    from rlkit.distributed.check import env_shape
     from rlkit.presets import preset as make_preset
 
     for name, value, low in (("repeats", repeats, 1), ("warmup", warmup, 0)):

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from rlkit.distributed.timing import MB
+from rlkit.bench.allreduce_cost import MB
 
 __all__ = [
     "ASSUMPTIONS",

@@ -11,8 +11,8 @@ rounds (:func:`rlkit.bench.harness.measure_interleaved`); medians are reported.
 
 Then, with a deliberately slow worker (it sleeps ``slow_factor`` × a normal round per
 fragment): 2 workers without a backup against 2 + 1 backup. Then the cost per MB of moving the
-observations themselves (:func:`rlkit.distributed.transfer.transfer_costs`, real frames from the
-env) and of an all-reduce (:func:`rlkit.distributed.timing.allreduce_seconds_per_mb`).
+observations themselves (:func:`rlkit.bench.transfer.transfer_costs`, real frames from the
+env) and of an all-reduce (:func:`rlkit.bench.allreduce_cost.allreduce_seconds_per_mb`).
 """
 
 from __future__ import annotations
@@ -213,7 +213,7 @@ def _bench(
         # First: the launcher's forkserver preloads torch only if it is the first forkserver
         # this process starts (the shm vector env below would start a bare one), so every
         # later launch() here, a notebook's included, starts its ranks in milliseconds.
-        from rlkit.distributed.timing import allreduce_seconds_per_mb
+        from rlkit.bench.allreduce_cost import allreduce_seconds_per_mb
 
         say("all-reduce over 2 gloo processes…")
         ar = allreduce_seconds_per_mb(allreduce_mb, world_size=2)
@@ -326,8 +326,8 @@ def _backup_experiment(cfg, weights, steps, round_s, slow_factor, seconds, repea
 
 def _transfer(cfg, steps: int, seconds: float, repeats: int, say) -> dict:
     """Cost per MB of each serialisation, on one fragment's worth of real frames."""
+    from rlkit.bench.transfer import transfer_costs
     from rlkit.distributed.rollout import RolloutWorker, weights_of
-    from rlkit.distributed.transfer import transfer_costs
 
     worker = RolloutWorker(cfg.replace(rollout_workers=1, num_envs=1), 0, 1)
     try:

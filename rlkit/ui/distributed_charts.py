@@ -138,7 +138,7 @@ def plot_allreduce(
     ax: Axes | None = None,
 ) -> Figure:
     """Milliseconds per all-reduce against the message size, log-log (the rows of
-    :func:`rlkit.distributed.timing.allreduce_seconds_per_mb`), with a vertical line at each
+    :func:`rlkit.bench.allreduce_cost.allreduce_seconds_per_mb`), with a vertical line at each
     of ``marks`` (a model's gradient size) labelled with its cost, interpolated between rows
     (the smallest row's cost below it, the largest's per-MB cost above it).
 
@@ -207,17 +207,17 @@ def plot_projection(
     """Two panels against machine count, log-log: the projected time to score with its ideal
     line, and the speedup over one machine with the ideal ``speedup = machines``; where a
     projection's efficiency first falls below ``efficiency``, its point is circled and labelled
-    with the bottleneck (:func:`rlkit.distributed.projection.where_it_breaks`).
+    with the bottleneck (:func:`rlkit.bench.projection.where_it_breaks`).
 
-    :param projections: ``{label: rows of rlkit.distributed.projection.project}``.
+    :param projections: ``{label: rows of rlkit.bench.projection.project}``.
     :param source: a published result drawn on the speedup panel as one point, its last time
         over its first (``machines`` and ``minutes``, as
-        :data:`rlkit.distributed.projection.SOURCE_RESULT`).
+        :data:`rlkit.bench.projection.SOURCE_RESULT`).
     :param efficiency: the efficiency below which a projection is said to break.
     :param axes: two axes to draw into; a new figure is made when ``None``.
     :return: the figure.
     """
-    from rlkit.distributed.projection import where_it_breaks
+    from rlkit.bench.projection import where_it_breaks
 
     if not isinstance(projections, Mapping) or not projections or not all(projections.values()):
         raise ValueError("projections must be a non-empty {label: rows of project()} dict")
