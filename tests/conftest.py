@@ -110,6 +110,12 @@ def _has(pid: str, marker: bytes) -> bool:
 def pytest_configure(config):
     import os
     import secrets
+    import signal
+
+    # A shell's background job starts with SIGINT ignored, and an ignored signal is not
+    # watched (rlkit.stopping leaves it alone): the tests that press Ctrl-C need it heard.
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
     # Every process the tests start inherits it, pytest-xdist's workers too (they start after
     # this hook): the engine check below counts only those.
