@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
+import torch
+
 from rlkit.callbacks import StopAtConfirmedTarget
 from rlkit.records import EvalRow, Progress
 
@@ -26,9 +28,19 @@ def _progress(mean: float, step: int, train_seconds: float) -> Progress:
     )
 
 
+class _AlwaysLeft(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.anchor = torch.nn.Parameter(torch.zeros(1))  # where greedy_policy finds the device
+
+    def forward(self, obs):
+        return torch.tensor([[1.0, 0.0]]).expand(len(obs), 2)
+
+
 def _agent():
     # Always pushing left ends a CartPole episode in about 9-10 steps: a known, low score.
-    return SimpleNamespace(policy=lambda: lambda obs: 0, config=SimpleNamespace(env_kwargs={}))
+    # The callback plays the agent's model greedily: this one's argmax is always action 0.
+    return SimpleNamespace(model=_AlwaysLeft(), config=SimpleNamespace(env_kwargs={}))
 
 
 def test_a_lucky_evaluation_is_not_confirmed_and_training_goes_on():
