@@ -80,10 +80,28 @@ def test_misuse_is_refused_in_one_sentence():
         pool.send([0], [0])
         with pytest.raises(RuntimeError, match="needs 2 envs stepping"):
             pool.recv()
+        # Finished but not received is still in flight: a reset now would mix its answer in.
+        with pytest.raises(RuntimeError, match=r"async_reset\(\) while envs are stepping"):
+            pool.async_reset()
+        pool.recv(count=1)
+        pool.async_reset()  # every env received: a new start is fine
+        pool.recv()
     finally:
         pool.close()
+    with pytest.raises(RuntimeError, match="EnvPool is closed"):
+        pool.send([0], [0])
     with pytest.raises(ValueError, match="batch_size"):
         _pool(2, batch_size=3)
+
+
+def test_the_pool_offers_send_and_recv_not_a_lock_step_api():
+    # Lock-step methods inherited from a vector env would wait on one command number for every
+    # env while pool workers answer one env at a time: the pool has none to misuse.
+    from rlkit.envs.vector.pool import EnvPool
+
+    for name in ("reset", "step", "step_async", "step_wait"):
+        assert not hasattr(EnvPool, name), name
+    assert {"async_reset", "send", "recv", "call", "get_attr", "set_attr"} <= set(dir(EnvPool))
 
 
 @pytest.mark.parametrize("per_worker", [1, 2])

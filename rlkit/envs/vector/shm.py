@@ -27,110 +27,43 @@ notebooks do not.
 
 from __future__ import annotations
 
-import contextlib
-import functools
-import mmap
-import multiprocessing as mp
-import os
+import enum
 import pickle
-import signal
-import sys
-import time
-import weakref
 from collections.abc import Callable, Sequence
-from multiprocessing import reduction
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
-from gymnasium import spaces
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
 from rlkit.envs.vector.protocol import (
     CALL,
-    CLOSE,
     DEFAULT_SPIN_S,
     ERROR,
-    INFO_BYTES,
     LANE,
-    PICKLE_PROTOCOL,
     PIPE,
     POLL_S,
     RESET,
     SET_ATTR,
     STEP,
     Lane,
-    build_on,
-    default_context,
     float_keys,
     serve,
-    shared_fd,
-    shared_layout,
-    shared_views,
     spin_acquire,
-    worker_cpus,
-    worker_main,
 )
+from rlkit.envs.vector.transport import Transport
 
 __all__ = ["SharedMemoryVectorEnv"]
 
-_ARRAY_SPACES = (spaces.Box, spaces.Discrete, spaces.MultiDiscrete, spaces.MultiBinary)
 
+class _Exchange(enum.Enum):
+    """Where the exchange with the workers stands (gymnasium's ``AsyncState``, for one
+    command at a time)."""
 
-def _label(fn: Callable) -> str:
-    """A readable name for error messages: the env id of ``partial(make_env, "id")``."""
-    if isinstance(fn, functools.partial):
-        if fn.args and isinstance(fn.args[0], str):
-            return fn.args[0]
-        if isinstance(fn.keywords.get("env_id"), str):
-            return fn.keywords["env_id"]
-        fn = fn.func
-    return getattr(fn, "__qualname__", None) or repr(fn)
-
-
-class _Workers:
-    """Process handles, kept apart from the env so ``weakref.finalize`` can shut them down."""
-
-    def __init__(self) -> None:
-        self.local: gym.Env | None = None  # env 0 when the parent steps it
-        self.procs: list = []  # by env index; None for the parent's env
-        self.conns: list = []
-        self.go: list = []
-        self.groups: list[int] = []
-        self.cmd: np.ndarray | None = None
-
-    def shutdown(self, timeout: float = 5.0) -> None:
-        """Ask workers to close their envs, then kill what is left, grandchildren included."""
-        for i, proc in enumerate(self.procs):
-            if proc is None or not proc.is_alive():
-                continue
-            if self.cmd is not None:
-                self.cmd[i] = CLOSE
-                self.go[i].release()
-            else:  # still starting up: an empty message means "give up"
-                with contextlib.suppress(OSError):
-                    self.conns[i].send_bytes(b"")
-        deadline = time.monotonic() + timeout
-        procs = [proc for proc in self.procs if proc is not None]
-        for proc in procs:
-            proc.join(max(0.0, deadline - time.monotonic()))
-            if proc.is_alive():
-                proc.kill()
-        # A SIGKILLed worker leaves its ViZDoom engine running: kill its whole process group.
-        for group in self.groups:
-            with contextlib.suppress(OSError):
-                os.killpg(group, signal.SIGKILL)
-        for proc in procs:
-            proc.join(1.0)
-        for conn in self.conns:
-            if conn is not None:
-                conn.close()
-        self.cmd = None
-        if self.local is not None:
-            env, self.local = self.local, None
-            with contextlib.suppress(Exception):
-                env.close()
+    IDLE = "no command out"
+    BUSY = "a command is out and its replies are not all read"
+    INTERRUPTED = "a wait was cut short (Ctrl-C): the next command drains its replies first"
 
 
 class SharedMemoryVectorEnv(VectorEnv):
@@ -164,8 +97,6 @@ class SharedMemoryVectorEnv(VectorEnv):
         after another: fewer processes than envs, for machines with fewer cores than envs.
     """
 
-    _post_each = False  # workers post "done" once per command (True: once per env answered)
-
     def __init__(
         self,
         env_fns: Sequence[Callable[[], gym.Env]],
@@ -177,297 +108,157 @@ class SharedMemoryVectorEnv(VectorEnv):
         spin_s: float = DEFAULT_SPIN_S,
         envs_per_worker: int = 1,
     ) -> None:
-        env_fns = list(env_fns)
-        if not env_fns:
-            raise ValueError("env_fns is empty: give at least one callable that returns an env")
-        if not all(callable(f) for f in env_fns):
-            raise ValueError(f"env_fns must be callables that return an env, got {env_fns!r}")
-        methods = mp.get_all_start_methods()
-        context = context or default_context()
-        if context not in methods:
-            raise ValueError(f"unknown start method {context!r}; valid: {', '.join(methods)}")
-        import cloudpickle  # a gymnasium dependency; pickles notebook lambdas by value
-
-        try:
-            blobs = [cloudpickle.dumps(f) for f in env_fns]
-        except Exception as exc:
-            raise ValueError(
-                f"env_fns must be picklable (use functools.partial(make_env, ...)): {exc}"
-            ) from exc
-        if not isinstance(spin_s, int | float) or not 0 <= spin_s <= 1:
-            raise ValueError(f"spin_s must be a number of seconds in [0, 1], got {spin_s!r}")
-        if pin_cpus not in (None, True, False):
-            raise ValueError(f"pin_cpus must be True, False or None (automatic), got {pin_cpus!r}")
-        if isinstance(envs_per_worker, bool) or not isinstance(envs_per_worker, int):
-            raise ValueError(f"envs_per_worker must be an integer ≥ 1, got {envs_per_worker!r}")
-        if envs_per_worker < 1:
-            raise ValueError(f"envs_per_worker must be an integer ≥ 1, got {envs_per_worker!r}")
-        self.num_envs, self.copy, self.closed = len(env_fns), copy, False
-        self._spin_s = float(spin_s)
-        self._first = 1 if in_parent else 0  # index of the first env that a worker steps
-        # Worker w hosts envs rows[w]; every per-env list below points at its worker's objects.
-        k, first, n = envs_per_worker, self._first, self.num_envs
-        self._rows = [list(range(a, min(a + k, n))) for a in range(first, n, k)]
-        cpus = worker_cpus(first + len(self._rows), pin_cpus)  # the parent's first, if it steps
-        self._cpus = cpus[:first] + [cpus[first + w] for w, r in enumerate(self._rows) for _ in r]
-        self._local_job: tuple[int, Any] | None = None  # a command for the parent's env 0
-        self._worker_ids = list(range(self._first, self.num_envs))
-        self._lane_keys: list[tuple[bytes, tuple] | None] = [None] * self.num_envs
-        self._labels = [_label(f) for f in env_fns]
-        self._all = list(range(self.num_envs))
-        self._targets: list[int] = []  # workers the last command went to (by env index)
-        self._unread: list[int] = []  # of those, workers whose reply is not read yet
-        self._waiting = False  # the last command's "all done" post is not consumed yet
-        self._interrupted = False  # a wait was cut short (Ctrl-C): drain before going on
-        self._needs_reset, self._failure, self._seq = True, None, 0
-        self._w = _Workers()
-        self._finalizer = weakref.finalize(self, self._w.shutdown)
-        try:
-            self._start(mp.get_context(context), blobs)
-        except BaseException:
-            self._finalizer()
-            self.closed = True
-            raise
-
-    def _start(self, ctx, blobs: list[bytes]) -> None:
-        w, n = self._w, self.num_envs
-        self._done, self._lock = ctx.Semaphore(0), ctx.Lock()
-        w.procs, w.conns, w.go = ([None] * self._first for _ in range(3))
-        for rows in self._rows:
-            go, (parent_conn, child_conn) = ctx.Semaphore(0), ctx.Pipe()
-            args = (rows, [blobs[i] for i in rows], child_conn, go, self._done, self._lock)
-            args += (list(sys.path), self._cpus[rows[0]], self._spin_s, self._post_each)
-            name = f"rlkit-vector-{rows[0]}" + (f"-{rows[-1]}" if len(rows) > 1 else "")
-            proc = ctx.Process(target=worker_main, args=args, name=name, daemon=True)
-            proc.start()
-            child_conn.close()
-            w.procs = [*w.procs, *[proc] * len(rows)]
-            w.conns, w.go = [*w.conns, *[parent_conn] * len(rows)], [*w.go, *[go] * len(rows)]
-            # The worker makes itself leader of group ``pid``; if it could not, killpg(pid)
-            # finds no such group and does nothing.
-            w.groups.append(proc.pid)
-        hellos = []
-        if self._first:  # while the workers build theirs
-            w.local = env = build_on(self._cpus[0], pickle.loads(blobs[0]))
-            hellos.append((env.observation_space, env.action_space, dict(env.metadata or {})))
-            hellos[0] += (getattr(env, "render_mode", None),)
-        for i in range(self._first, n):  # the workers build their envs in parallel, in row order
-            status, hello = pickle.loads(self._recv_pipe(i, "start"))
-            if status == ERROR and hello[0] == "ValueError":
-                # make_env's answer to a bad id or argument: the user's to fix, and the message
-                # says how (as it would for an env made in this process), without a traceback.
-                raise ValueError(f"worker {i} (env {self._labels[i]}) could not start: {hello[1]}")
-            if status == ERROR:
-                raise self._error(i, "start", hello)
-            hellos.append(hello)
-        obs_space, act_space, metadata, render_mode = hellos[0]
-        for i, hello in enumerate(hellos):
-            if hello[0] != obs_space or hello[1] != act_space:
-                raise RuntimeError(
-                    f"env {i} ({self._labels[i]}) has spaces {hello[0]}, {hello[1]} but "
-                    f"env 0 has {obs_space}, {act_space}; all envs must have the same spaces"
-                )
-        for kind, space in (("observation", obs_space), ("action", act_space)):
-            if not isinstance(space, _ARRAY_SPACES):
-                raise ValueError(
-                    f"SharedMemoryVectorEnv needs an array {kind} space (Box, Discrete, "
-                    f"MultiDiscrete, MultiBinary), got {space}; use backend='async'"
-                )
-        self.single_observation_space, self.single_action_space = obs_space, act_space
-        self.observation_space = batch_space(obs_space, n)
-        self.action_space = batch_space(act_space, n)
-        self.metadata = {**metadata, "autoreset_mode": AutoresetMode.SAME_STEP}
-        self.render_mode = render_mode
-        layout, size = shared_layout(n, self.observation_space, self.action_space)
-        fd = shared_fd(size)
-        try:
-            buf = mmap.mmap(fd, size)
-            for rows in self._rows:  # once per worker
-                conn, proc = w.conns[rows[0]], w.procs[rows[0]]
-                conn.send_bytes(pickle.dumps((layout, size)))
-                reduction.send_handle(conn, fd, proc.pid)
-        finally:
-            os.close(fd)
-        self._v = v = shared_views(buf, layout)
-        self._info_mv = memoryview(buf)[layout["info"][0] :]
-        self._info_bufs = [self._info_mv[i * INFO_BYTES :][:INFO_BYTES] for i in range(n)]
+        self._t = t = Transport(
+            env_fns, context, in_parent=in_parent, pin_cpus=pin_cpus, spin_s=spin_s,
+            envs_per_worker=envs_per_worker,
+        )  # fmt: skip
+        self.num_envs, self.copy = n, _ = t.num_envs, copy
+        self.single_observation_space, self.single_action_space = t.obs_space, t.act_space
+        self.observation_space = batch_space(t.obs_space, n)
+        self.action_space = batch_space(t.act_space, n)
+        self.metadata = {**t.metadata, "autoreset_mode": AutoresetMode.SAME_STEP}
+        self.render_mode = t.render_mode
+        # The hot path reads these every step: plain attributes, not lookups through ``_t``.
+        self._v = v = t.v
+        self._done, self._spin_s, self._first = t.done, t.spin_s, t.first
         self._step_arrays = (v["rewards"], v["terminated"], v["truncated"])
         self._info_values = v["info_values"]
-        self._worker_go = [w.go[rows[0]] for rows in self._rows]  # one post wakes a worker
-        w.cmd = v["cmd"]
         self._act_shape, self._act_dtype = self.action_space.shape, self.action_space.dtype
+        self._all, self._worker_ids = list(range(n)), list(range(t.first, n))
+        self._targets: list[int] = []  # workers the last command went to (by env index)
+        self._unread: list[int] = []  # of those, workers whose reply is not read yet
+        self._local_job: tuple[int, Any] | None = None  # a command for the parent's env 0
+        self._state, self._needs_reset, self._seq = _Exchange.IDLE, True, 0
+
+    @property
+    def closed(self) -> bool:
+        """Closed by :meth:`close`, or by a worker's failure (which shuts every worker down)."""
+        return self._t.closed
+
+    @closed.setter
+    def closed(self, value: bool) -> None:  # gymnasium's close() sets it
+        if value:
+            self._t.close()
 
     @property
     def worker_pids(self) -> list[int]:
         """Process ids of the workers (of envs 1… with ``in_parent``, else of envs 0…); each
         leads a process group with its env's children."""
-        return [self._w.procs[rows[0]].pid for rows in self._rows]
+        return self._t.worker_pids
 
     @property
     def worker_cpus(self) -> list[int | None]:
         """The CPU each env's worker is pinned to (``None``: not pinned; env 0 with
         ``in_parent`` is stepped by this process, which is never pinned)."""
-        return [None] * self._first + self._cpus[self._first :]
+        return self._t.worker_cpus
 
     # -- plumbing ------------------------------------------------------------------------------
-    def _alive_or_raise(self, i: int, phase: str) -> None:
-        proc = self._w.procs[i]
-        if not proc.is_alive():
-            how = f"exit code {proc.exitcode}"
-            if proc.exitcode is not None and proc.exitcode < 0:
-                how += f" (killed by {signal.Signals(-proc.exitcode).name})"
-            raise self._fail(f"worker {i} (env {self._labels[i]}) died during {phase} with {how}")
-
-    def _recv_pipe(self, i: int, phase: str) -> bytes:
-        conn = self._w.conns[i]
-        while not conn.poll(POLL_S):
-            self._alive_or_raise(i, phase)
-        try:
-            return conn.recv_bytes()
-        except EOFError:
-            self._w.procs[i].join(1.0)
-            self._alive_or_raise(i, phase)
-            raise
-
-    def _error(self, i: int, phase: str, err: tuple[str, str, str]) -> RuntimeError:
-        name, msg, tb = err
-        text = f"worker {i} (env {self._labels[i]}) failed during {phase}: {name}: {msg}"
-        return RuntimeError(f"{text}\n\nWorker traceback:\n{tb}")
-
-    def _fail(self, message: str) -> RuntimeError:
-        """A worker is broken: shut everything down so that no engine process lingers."""
-        self._failure = message.split("\n", 1)[0]
-        self.close()
-        return RuntimeError(message)
-
     def _ready(self) -> None:
         """Raise if closed or a step is pending; finish the replies of an interrupted command."""
-        if self.closed:
-            why = f" after a failure: {self._failure}" if self._failure else ""
-            raise RuntimeError(f"this SharedMemoryVectorEnv is closed{why}; make a new one")
-        if self._waiting or self._unread or self._local_job is not None:
-            if not self._interrupted:
-                raise RuntimeError("a step_async() is pending: call step_wait() first")
+        self._t.check_open()
+        if self._state is _Exchange.BUSY:
+            raise RuntimeError("a step_async() is pending: call step_wait() first")
+        if self._state is _Exchange.INTERRUPTED:
             self._drain()
 
     def _send(self, targets: list[int], cmd: int, args: Sequence[Any] | None = None) -> None:
         """Wake workers ``targets`` with ``cmd``; ``args[k]`` (if any) goes to ``targets[k]``."""
-        if self._waiting or self._unread or self._local_job is not None or self.closed:
+        if self._state is not _Exchange.IDLE or self._t.closed:
             self._ready()
         self._seq += 1
         v, first = self._v, self._first
         if first and targets[0] == 0:  # the parent's env: done in _collect, after the posts
             self._local_job = (cmd, None if args is None else args[0])
+        self._state = _Exchange.BUSY
         if targets is self._all and args is None:  # every step: the short way
             workers = self._worker_ids
             if workers:
                 v["remaining"][0] = len(workers)
                 v["cmd"][first:], v["seq"][first:] = cmd, self._seq
-                for go in self._worker_go:
+                for go in self._t.worker_go:
                     go.release()
-            self._targets, self._unread, self._waiting = workers, workers[:], bool(workers)
+            self._targets, self._unread = workers, workers[:]
             return
         ks = [k for k, i in enumerate(targets) if i >= first]  # positions in targets
         workers = [targets[k] for k in ks]
         v["remaining"][0] = len(workers)
         v["cmd"][workers], v["seq"][workers] = cmd, self._seq
         for k, i in zip(ks, workers, strict=True):
-            self._w.go[i].release()
+            self._t.go[i].release()
             if args is not None:  # after the post: the worker reads it once it is awake
-                self._w.conns[i].send_bytes(pickle.dumps(args[k], PICKLE_PROTOCOL))
-        self._targets, self._unread, self._waiting = workers, list(workers), bool(workers)
+                self._t.post(i, args[k])
+        self._targets, self._unread = workers, list(workers)
 
     def _collect(self, phase: str) -> list[Any]:
         """Sleep until every target has answered, then unpickle the replies in index order."""
         out: list[Any] = [None] * self.num_envs
-        msg_len, status, unread = self._v["msg_len"], self._v["status"], self._unread
+        t, msg_len, status, unread = self._t, self._v["msg_len"], self._v["status"], self._unread
+        in_pipe = False  # a cut inside a pipe read cannot be repaired
         try:
             local_error = None
             if self._local_job is not None:  # env 0 steps here while the workers step theirs
                 cmd, args = self._local_job
                 self._local_job = None
                 try:
-                    out[0] = reply = serve(self._w.local, cmd, 0, self._v, lambda: args)
+                    out[0] = reply = serve(t.local, cmd, 0, self._v, lambda: args)
                     keys = float_keys(reply) if cmd == STEP else None
                     if keys is not None:  # as a worker does: numbers into the shared rows
                         self._info_values[0, : len(keys)] = tuple(reply.values())
-                        out[0] = Lane(0, self._lane_keys_of(0, keys))
+                        out[0] = Lane(0, t.lane_keys_of(0, keys))
                 except Exception as exc:
                     local_error = exc
-            if self._waiting and not spin_acquire(self._done, self._spin_s):
+            if self._targets and not spin_acquire(self._done, self._spin_s):
                 while not self._done.acquire(timeout=POLL_S):
                     for i in self._targets:
                         if self._v["posted"][i] != self._seq:
-                            self._alive_or_raise(i, phase)
-            self._waiting = False
+                            t.alive_or_raise(i, phase)
             if local_error is not None:  # env 0 comes first, as with workers
                 exc = local_error
-                text = f"env 0 ({self._labels[0]}, in this process) failed during {phase}: "
+                text = f"env 0 ({t.labels[0]}, in this process) failed during {phase}: "
                 text += f"{type(exc).__name__}: {exc}"
                 if phase in ("call", "set_attr"):  # the env itself is still usable
                     raise RuntimeError(text) from exc
-                raise self._fail(text) from exc
+                raise t.fail(text) from exc
             while unread:
                 i = unread[0]
                 length = msg_len.item(i)
                 if length <= LANE:
                     unread.pop(0)
-                    out[i], data = self._lane(i, LANE - length), None
+                    out[i], data = t.lane(i, LANE - length), None
                 elif length == PIPE:
-                    self._interrupted = None  # a cut inside a pipe read cannot be repaired
-                    data = self._recv_pipe(i, phase)
+                    in_pipe = True
+                    data = t.recv_pipe(i, phase)
                     unread.pop(0)
-                    self._interrupted = False
+                    in_pipe = False
                 else:
                     unread.pop(0)
-                    data = self._info_bufs[i][:length] if length else None
+                    data = t.info_bufs[i][:length] if length else None
                 if data is not None:
                     out[i] = pickle.loads(data)
                 if status.item(i) == ERROR:
                     if phase in ("call", "set_attr"):  # the env itself is still usable
-                        raise self._error(i, phase, out[i])
-                    raise self._fail(str(self._error(i, phase, out[i])))
+                        raise t.error(i, phase, out[i])
+                    raise t.fail(str(t.error(i, phase, out[i])))
         except BaseException:
-            if self._interrupted is None and not self.closed:
-                raise self._fail("interrupted while reading a reply; make a new env") from None
-            self._interrupted = True  # the next command drains what is left first
+            if in_pipe and not t.closed:
+                raise t.fail("interrupted while reading a reply; make a new env") from None
+            self._state = _Exchange.INTERRUPTED  # the next command drains what is left first
             raise
+        self._state = _Exchange.IDLE
         return out
-
-    def _lane_keys_of(self, i: int, keys: tuple) -> tuple:
-        """``keys``, or the equal tuple seen last time (so that later checks are identity)."""
-        cached = self._lane_keys[i]
-        if cached is None or cached[1] != keys:
-            cached = self._lane_keys[i] = (b"", keys)
-        return cached[1]
-
-    def _lane(self, i: int, key_bytes: int) -> Lane:
-        """Worker ``i``'s float info: its keys are pickled at the start of its info buffer."""
-        raw = self._info_bufs[i][:key_bytes]
-        cached = self._lane_keys[i]
-        if cached is None or cached[0] != raw:
-            cached = self._lane_keys[i] = (bytes(raw), pickle.loads(raw))
-        return Lane(i, cached[1])
-
-    def _as_info(self, reply: Any) -> Any:
-        """A reply as the env gave it (a float-lane info back into a dict)."""
-        if type(reply) is Lane:
-            values = self._v["info_values"][reply.index, : len(reply.keys)].tolist()
-            return dict(zip(reply.keys, values, strict=True))
-        return reply
 
     def _drain(self) -> None:
         """Wait out and drop the replies of an interrupted command, so the next one is in sync."""
         for i in self._targets:
             while self._v["posted"][i] != self._seq:  # written by the worker after its post
                 self._done.acquire(timeout=0.01)
-                self._alive_or_raise(i, "drain")
+                self._t.alive_or_raise(i, "drain")
         while self._done.acquire(False):  # a post nobody consumed; every worker is idle now
             pass
         for i in self._unread:
             if self._v["msg_len"][i] == PIPE:
-                self._w.conns[i].recv_bytes()
-        self._waiting, self._unread, self._interrupted = False, [], False
+                self._t.conns[i].recv_bytes()
+        self._unread, self._state = [], _Exchange.IDLE
 
     def _obs(self) -> np.ndarray:
         if self.copy:
@@ -523,7 +314,7 @@ class SharedMemoryVectorEnv(VectorEnv):
         infos = {}
         for i, reply in enumerate(replies):
             if reply:
-                infos = self._add_info(infos, self._as_info(reply), i)
+                infos = self._add_info(infos, self._t.as_info(reply), i)
         return infos
 
     # -- gymnasium API -------------------------------------------------------------------------
@@ -562,7 +353,7 @@ class SharedMemoryVectorEnv(VectorEnv):
     def step_async(self, actions: Any) -> None:
         """Start stepping every env with ``actions`` (shape ``action_space.shape``) and return at
         once, so the caller can compute while the envs step. Finish with :meth:`step_wait`."""
-        if self._waiting or self._unread or self._local_job is not None or self.closed:
+        if self._state is not _Exchange.IDLE or self._t.closed:
             self._ready()  # before writing actions an interrupted step might still be reading
         if self._needs_reset:
             raise RuntimeError("call reset() before step()")
@@ -583,8 +374,7 @@ class SharedMemoryVectorEnv(VectorEnv):
 
     def step_wait(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict]:
         """Finish the step started by :meth:`step_async`; returns ``step``'s 5-tuple."""
-        pending = self._waiting or self._local_job is not None
-        if self.closed or not pending or self._interrupted:
+        if self._state is not _Exchange.BUSY or self._t.closed:
             self._ready()
             raise RuntimeError("step_wait() needs a step_async() first")
         replies = self._collect("step")
@@ -601,7 +391,7 @@ class SharedMemoryVectorEnv(VectorEnv):
                     infos = self._add_info(infos, final, i)
                     reply = reply[1]
                 if reply:
-                    infos = self._add_info(infos, self._as_info(reply), i)
+                    infos = self._add_info(infos, self._t.as_info(reply), i)
         return self._obs(), rewards, terminated, truncated, infos
 
     def step(self, actions: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict]:
@@ -634,5 +424,5 @@ class SharedMemoryVectorEnv(VectorEnv):
     def close_extras(self, **kwargs: Any) -> None:
         """Stop the workers: each closes its env (ViZDoom's engine with it); stragglers are
         killed with their process group. Also runs on garbage collection and at exit."""
-        self._finalizer()
-        self._waiting, self._unread = False, []
+        self._t.close()
+        self._unread = []
