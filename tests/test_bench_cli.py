@@ -13,7 +13,7 @@ import pytest
 from rlkit import cli
 from rlkit.atomic import write_json
 from rlkit.bench import env as bench
-from rlkit.bench import harness, ipc
+from rlkit.bench import harness, transfer
 
 RATIO_NAMES = [
     "rlkit/raw",
@@ -241,7 +241,7 @@ def test_frames_per_step_atari():
 @pytest.mark.slow
 def test_ipc_cost():
     sizes = [1_000, 100_000]
-    out = ipc.ipc_cost(sizes, seconds=0.1)
+    out = transfer.ipc_cost(sizes, seconds=0.1)
     assert [r["obs_bytes"] for r in out] == sizes
     for r in out:
         assert set(r) == {
@@ -260,7 +260,7 @@ def test_ipc_cost():
 @pytest.mark.parametrize("sizes", [[], [0], [1.5], ["10"]])
 def test_ipc_cost_bad_sizes(sizes):
     with pytest.raises(ValueError, match="positive integers"):
-        ipc.ipc_cost(sizes, seconds=0.1)
+        transfer.ipc_cost(sizes, seconds=0.1)
 
 
 def test_write_json_atomic(tmp_path):

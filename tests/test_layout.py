@@ -19,6 +19,7 @@ ONE_IDEA = {
     "rlkit/envs/vector/shm.py": "the SharedMemoryVectorEnv class",
     "rlkit/checkpoints.py": "safe checkpoint files: write, read, check, rebuild",
     "rlkit/ui/plots.py": "figures of training runs",
+    "rlkit/bench/transfer.py": "moving observations between processes, by wire format and size",
 }
 MAX_LINES = 420
 

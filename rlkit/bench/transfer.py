@@ -12,7 +12,9 @@ times the shared-memory way: a Ray actor puts the array in the object store (``r
 this process gets a zero-copy view of it (``ray.get``).
 
 :func:`encode` and :func:`decode` are the wire formats, pure functions tested on their own; the
-names and what each one does are :data:`METHODS` and :data:`DESCRIPTIONS`.
+names and what each one does are :data:`METHODS` and :data:`DESCRIPTIONS`. :func:`ipc_cost`
+(notebook 01) asks the other half of the question, by observation size: a round trip per
+message through a pipe, against shared memory with a one-byte signal, against a plain copy.
 """
 
 from __future__ import annotations
@@ -27,14 +29,15 @@ import sys
 import time
 import zlib
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
 from rlkit.bench.allreduce_cost import MB
+from rlkit.bench.harness import check_duration
 
-__all__ = ["DESCRIPTIONS", "METHODS", "decode", "encode", "transfer_costs"]
+__all__ = ["DESCRIPTIONS", "METHODS", "decode", "encode", "ipc_cost", "transfer_costs"]
 
 METHODS = ("text", "pickle", "raw", "zlib", "ray")
 """Every way :func:`transfer_costs` can move an observation, slowest first by design."""
@@ -287,6 +290,28 @@ def _stop(proc: Any, conn: Any) -> None:
             proc.join(timeout=2)
 
 
+def _start_child(target: Any, args: tuple, caller: str, timeout: float) -> tuple[Any, Any]:
+    """A spawned child running ``target(conn, *args)`` that has said it is ready, and our end
+    of its pipe. ``spawn``, not fork: forking a process that holds torch threads is unsafe."""
+    ctx = mp.get_context("spawn")
+    conn, child_end = ctx.Pipe()
+    try:
+        proc = ctx.Process(target=target, args=(child_end, *args), daemon=True)
+        proc.start()
+    finally:
+        child_end.close()  # only the child holds it now, so its death reads as EOF
+    # A child that cannot start (a script without an ``if __name__ == "__main__":`` guard
+    # re-runs itself under spawn) would otherwise leave this process waiting forever.
+    if not conn.poll(timeout) or conn.recv_bytes() != b"ready":
+        _stop(proc, conn)
+        conn.close()
+        raise RuntimeError(
+            f"{caller}'s child process did not start within {timeout} s; a script calling it "
+            "needs an `if __name__ == '__main__':` guard"
+        )
+    return proc, conn
+
+
 def transfer_costs(
     obs: np.ndarray,
     methods: Sequence[str] = METHODS,
@@ -341,19 +366,7 @@ def transfer_costs(
     proc = conn = actor = ray = None
     try:
         if any(m != "ray" for m in names):
-            ctx = mp.get_context("spawn")
-            conn, child_end = ctx.Pipe()
-            try:
-                child = ctx.Process(target=_produce, args=(child_end, obs), daemon=True)
-                child.start()
-                proc = child
-            finally:
-                child_end.close()  # only the child holds it now, so its death reads as EOF
-            if not conn.poll(timeout) or conn.recv_bytes() != b"ready":
-                raise RuntimeError(
-                    f"transfer_costs' child process did not start within {timeout} s; a script "
-                    "calling it needs an `if __name__ == '__main__':` guard"
-                )
+            proc, conn = _start_child(_produce, (obs,), "transfer_costs", timeout)
         if "ray" in names:
             import ray
 
@@ -394,3 +407,95 @@ def transfer_costs(
         "methods": results,
         "skipped": skipped,
     }
+
+
+# -- by observation size: one round trip per message (notebook 01) ---------------------------
+def _ipc_peer(conn: Any, shared: Any) -> None:
+    """Child side of :func:`ipc_cost`: receive observations and acknowledge each one."""
+    view = np.frombuffer(shared, dtype=np.uint8)
+    local = np.empty_like(view)
+    conn.send_bytes(b"ready")
+    while True:
+        command = conn.recv()
+        if command[0] == "stop":
+            return
+        if command[0] == "pipe":
+            while conn.recv() is not None:  # unpickling makes the child's own copy
+                conn.send_bytes(b"k")
+        else:  # "shm": the data is already in shared memory; copy it out, as a learner would
+            size = command[1]
+            while conn.recv_bytes() == b"g":
+                local[:size] = view[:size]
+                conn.send_bytes(b"k")
+
+
+def _timed(one: Callable[[], None], seconds: float) -> float:
+    """Calls of ``one`` per second over ``seconds`` (after a short untimed warm-up)."""
+    for _ in range(20):
+        one()
+    n, t0 = 0, time.perf_counter()
+    deadline = t0 + seconds
+    while True:
+        one()
+        n += 1
+        if (now := time.perf_counter()) >= deadline:
+            return n / (now - t0)
+
+
+def ipc_cost(obs_bytes_list: Sequence[int], seconds: float = 1.0) -> list[dict[str, float]]:
+    """Bytes per second of handing observations of each size to another process.
+
+    Three ways, each one observation per message with an acknowledgement back (as an actor
+    waiting for its learner would): pickled through a ``multiprocessing`` pipe; written into
+    shared memory with only a one-byte signal through the pipe; and, as the ceiling, a plain
+    copy inside one process.
+
+    :param obs_bytes_list: observation sizes in bytes, e.g. ``[4 * 84 * 84, 240 * 320 * 3]``.
+    :param seconds: timed seconds per size and method.
+    :return: one dict per size: ``obs_bytes``, ``pipe_msgs_per_s``, ``pipe_bytes_per_s``,
+        ``shm_msgs_per_s``, ``shm_bytes_per_s``, ``local_copy_bytes_per_s``.
+    """
+    sizes = list(obs_bytes_list)
+    if not sizes or not all(isinstance(s, int | np.integer) and s >= 1 for s in sizes):
+        raise ValueError(f"obs_bytes_list must be positive integers, got {obs_bytes_list!r}")
+    check_duration(seconds, 1)
+    shared = mp.get_context("spawn").RawArray("B", int(max(sizes)))
+    view = np.frombuffer(shared, dtype=np.uint8)
+    peer, parent = _start_child(_ipc_peer, (shared,), "ipc_cost", 60.0)
+    results = []
+    try:
+        for size in sizes:
+            size = int(size)
+            obs = np.random.default_rng(0).integers(0, 256, size=size, dtype=np.uint8)
+
+            def by_pipe(obs: np.ndarray = obs) -> None:
+                parent.send(obs)
+                parent.recv_bytes()
+
+            def by_shm(obs: np.ndarray = obs, size: int = size) -> None:
+                view[:size] = obs
+                parent.send_bytes(b"g")
+                parent.recv_bytes()
+
+            parent.send(("pipe",))
+            pipe_rate = _timed(by_pipe, seconds)
+            parent.send(None)
+            parent.send(("shm", size))
+            shm_rate = _timed(by_shm, seconds)
+            parent.send_bytes(b"s")
+            dst = np.empty_like(obs)
+            copy_rate = _timed(lambda obs=obs, dst=dst: np.copyto(dst, obs), seconds)
+            results.append(
+                {
+                    "obs_bytes": size,
+                    "pipe_msgs_per_s": pipe_rate,
+                    "pipe_bytes_per_s": pipe_rate * size,
+                    "shm_msgs_per_s": shm_rate,
+                    "shm_bytes_per_s": shm_rate * size,
+                    "local_copy_bytes_per_s": copy_rate * size,
+                }
+            )
+    finally:
+        _stop(peer, parent)
+        parent.close()
+    return results

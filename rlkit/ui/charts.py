@@ -233,7 +233,7 @@ def plot_ipc_cost(
     ax: Axes | None = None,
 ) -> Figure:
     """MB/s against observation size for each way of moving it (rows of
-    :func:`rlkit.bench.ipc.ipc_cost`): pickled through a pipe, shared memory with a 1-byte
+    :func:`rlkit.bench.transfer.ipc_cost`): pickled through a pipe, shared memory with a 1-byte
     signal, and a plain copy inside one process, on log-log axes.
 
     :param costs: the rows, each with ``obs_bytes`` and the ``*_bytes_per_s`` rates.
@@ -242,7 +242,7 @@ def plot_ipc_cost(
     :return: the figure (one line per way).
     """
     if not costs:
-        raise ValueError("costs is empty: measure with rlkit.bench.ipc.ipc_cost first")
+        raise ValueError("costs is empty: measure with rlkit.bench.transfer.ipc_cost first")
     fig, ax = figure_and_axes(ax, (6, 3.5))
     kb = [r["obs_bytes"] / 1024 for r in costs]
     for key, label in [
