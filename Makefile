@@ -8,7 +8,7 @@ STAMP := $(VENV)/.rlkit-installed
 TORCH_SPEC ?= torch==2.13.0
 RUNS ?= runs
 
-.PHONY: setup browser xvfb test lint unit notebooks notebooks-ci expected-outputs test-under-load lab bench clean
+.PHONY: setup browser xvfb test lint unit notebooks notebooks-ci expected-outputs test-under-load gpu-record lab bench clean
 
 setup: $(STAMP) browser xvfb
 
@@ -94,6 +94,14 @@ UNDER_LOAD_TESTS ?= tests
 test-under-load: $(STAMP) browser xvfb
 	$(PY) tests/under_load.py --runs $(UNDER_LOAD_RUNS) --json $(RUNS)/under-load.json \
 	  -- $(UNDER_LOAD_TESTS) -n $(PYTEST_WORKERS) --dist loadfile
+
+# Everything that needs a real GPU, in one run on the GPU machine (rlkit/bench/gpu_record.py):
+# that machine's own Python and torch, no venv, no network, ~4 min; the records go to
+# data/benchmarks/ with the GPU's name. `make gpu-record GPU_DEVICE=cpu` tries the same path here.
+GPU_PYTHON ?= python3
+GPU_DEVICE ?= cuda
+gpu-record:
+	$(GPU_PYTHON) -m rlkit.bench.gpu_record --device $(GPU_DEVICE) --wheels $(RUNS)/wheels
 
 # Teaching scale: the notebooks' own parameters, outputs in runs/notebooks/.
 notebooks: $(STAMP)

@@ -189,6 +189,7 @@ def _has_proc() -> bool:
 HEAVY_FIRST = (
     "test_rollout_workers.py",
     "test_remote.py",
+    "test_bench_scaling.py",
     "test_reliability.py",
     "test_ppo.py",
     "test_player.py",
@@ -221,6 +222,15 @@ def pytest_xdist_make_scheduler(config, log):
 def pytest_collection_modifyitems(session, config, items):
     rank = {name: i for i, name in enumerate(HEAVY_FIRST)}
     items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable within a file
+    # Tests marked gpu need a real CUDA device: without one they are not collected (deselected,
+    # not skipped), and `make gpu-record` runs them on the GPU machine.
+    import torch
+
+    if not torch.cuda.is_available():
+        gpu = [item for item in items if item.get_closest_marker("gpu")]
+        if gpu:
+            config.hook.pytest_deselected(items=gpu)
+            items[:] = [item for item in items if not item.get_closest_marker("gpu")]
 
 
 @pytest.fixture(scope="session")
