@@ -97,7 +97,8 @@ test-under-load: $(STAMP) browser xvfb
 
 # Everything that needs a real GPU, in one run on the GPU machine (rlkit/bench/gpu_record.py):
 # that machine's own Python and torch, no venv, no network, ~4 min; the records go to
-# data/benchmarks/ with the GPU's name. `make gpu-record GPU_DEVICE=cpu` tries the same path here.
+# data/benchmarks/ with the GPU's name. `make gpu-record GPU_DEVICE=cpu GPU_PYTHON=.venv/bin/python`
+# tries the same path here.
 GPU_PYTHON ?= python3
 GPU_DEVICE ?= cuda
 gpu-record:
