@@ -293,11 +293,12 @@ def test_cartpole_ppo_on_the_pool_still_learns():
     from rlkit.callbacks import StopAtConfirmedTarget
 
     cfg = preset("cartpole_ppo", vector_backend="pool", seed=1, total_steps=60_000)
-    # Which envs answer first depends on process timing, so this run is not reproducible and its
-    # greedy score at the end of 60k steps varied (345.8 on CI, above 400 here). Random play
-    # scores ~22 and a pool that paired observations with the wrong actions stays near it: a
-    # policy confirmed at 200 on 20 fresh episodes within the 60k steps separates the two, and
+    # Which envs answer first depends on process timing, so this run is not reproducible: its
+    # greedy score at the end of 60k steps varied (345.8 on CI, above 400 here), and beside two
+    # CPU-bound processes one run in four never confirmed 200. Random play scores ~22 and a pool
+    # that paired observations with the wrong actions stays near it: a policy confirmed at 100
+    # on 20 fresh episodes separates the two with a margin that load does not take away, and
     # the run stops there.
-    stop = StopAtConfirmedTarget(200, confirm_episodes=20, seed=123_456)
+    stop = StopAtConfirmedTarget(100, confirm_episodes=20, seed=123_456)
     Trainer(cfg, agent_class(cfg), "cpu", callbacks=[stop]).run()
-    assert stop.steps is not None and stop.confirm_mean >= 200, stop.attempts
+    assert stop.steps is not None and stop.confirm_mean >= 100, stop.attempts
