@@ -280,11 +280,7 @@ class EnvPool:
 
     def set_attr(self, name: str, values: Any) -> None:
         """Set attribute ``name`` of every env (one value each, or the same), while none steps."""
-        if not isinstance(values, list | tuple):
-            values = [values] * self.num_envs
-        if len(values) != self.num_envs:
-            raise ValueError(f"need num_envs={self.num_envs} values, got {len(values)}")
-        self._command_all(SET_ATTR, [(name, value) for value in values], "set_attr")
+        self._command_all(SET_ATTR, self._t.set_attr_payloads(name, values), "set_attr")
 
     def _gather(self, ids: list[int]):
         v, t = self._v, self._t

@@ -410,11 +410,7 @@ class SharedMemoryVectorEnv(VectorEnv):
 
     def set_attr(self, name: str, values: Any) -> None:
         """Set attribute ``name`` of every env: one value each (list/tuple) or the same value."""
-        if not isinstance(values, list | tuple):
-            values = [values] * self.num_envs
-        if len(values) != self.num_envs:
-            raise ValueError(f"need num_envs={self.num_envs} values, got {len(values)}")
-        self._send(self._all, SET_ATTR, [(name, value) for value in values])
+        self._send(self._all, SET_ATTR, self._t.set_attr_payloads(name, values))
         self._collect("set_attr")
 
     def render(self) -> tuple[Any, ...]:

@@ -260,6 +260,14 @@ class Transport:
         return [None] * self.first + self.cpus[self.first :]
 
     # -- talking to a worker ---------------------------------------------------------------
+    def set_attr_payloads(self, name: str, values: Any) -> list[tuple[str, Any]]:
+        """``set_attr``'s message to each env: one value each (list/tuple) or the same value."""
+        if not isinstance(values, list | tuple):
+            values = [values] * self.num_envs
+        if len(values) != self.num_envs:
+            raise ValueError(f"need num_envs={self.num_envs} values, got {len(values)}")
+        return [(name, value) for value in values]
+
     def post(self, i: int, payload: Any) -> None:
         """Send env ``i``'s worker the arguments of the command just posted to it."""
         self.conns[i].send_bytes(pickle.dumps(payload, PICKLE_PROTOCOL))
