@@ -80,17 +80,22 @@ PRESETS: dict[str, RunConfig] = {
 }
 
 # Tuned for time-to-score on a 2-core CPU (python -m rlkit bench dqn): a cheap conv trunk, one
-# small-batch update every 2 env steps, and exploration decayed over the first 2k steps.
+# update of 64 every 4 env steps, and exploration decayed over the first 2k steps. On this CPU
+# an update's cost is mostly per-call overhead (3.3 ms at batch 32, 3.9 ms at 64, one thread),
+# so half as many updates of twice the batch cut the learner's time per env step by ~0.6x.
+# Measured 2026-12-07, 3 seeds, back to back: median time to a confirmed 75 of 36.7 s with 32
+# every 2 steps, 21.6 s with this (35.7 s and 18.7 s in an earlier pair); the env steps to
+# target moved from 8.5k / 7k / 4k to 4.5k / 10k / 4.5k.
 PRESETS["vizdoom_simpler_basic"] = DQNConfig(
     env_id="vizdoom:simpler_basic",
     env_kwargs=dict(_DOOM_SMALL),
     total_steps=10_000,
     buffer_size=10_000,
-    batch_size=32,
+    batch_size=64,
     lr=1e-3,
     gamma=0.99,
     learning_starts=500,
-    train_freq=2,
+    train_freq=4,
     target_update_interval=200,
     eps_decay_fraction=0.2,
     reward_scale=0.01,
