@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["bootstrap_diff", "compare_scores"]
+__all__ = ["bootstrap_diff", "certified_score", "compare_scores", "paired_bootstrap_diff"]
 
 
 def bootstrap_diff(
@@ -45,6 +45,35 @@ def bootstrap_diff(
     return float(x.mean() - y.mean()), float(low), float(high)
 
 
+def paired_bootstrap_diff(
+    a: Sequence[float],
+    b: Sequence[float],
+    n_boot: int = 10_000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> tuple[float, float, float]:
+    """Like :func:`bootstrap_diff` for two players on the same seeded episodes: ``a[i]`` and
+    ``b[i]`` were played on one seed, so the seeds are resampled and each keeps its pair (an
+    easy seed is easy for both, and that shared luck drops out of the interval).
+
+    :return: ``(mean(a - b), low, high)``.
+    """
+    x, y = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if x.size == 0 or x.shape != y.shape:
+        raise ValueError(
+            f"a paired comparison needs the same number (≥ 1) of episodes per player, got "
+            f"{x.size} and {y.size}"
+        )
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must lie in (0, 1), got {confidence}")
+    d = x - y
+    rng = np.random.default_rng(seed)
+    means = d[rng.integers(0, d.size, size=(n_boot, d.size))].mean(axis=1)
+    tail = (1 - confidence) / 2 * 100
+    low, high = np.percentile(means, [tail, 100 - tail])
+    return float(d.mean()), float(low), float(high)
+
+
 def compare_scores(
     results: Mapping[str, Any], reference: str, n_boot: int = 10_000, seed: int = 0
 ) -> list[dict[str, Any]]:
@@ -75,3 +104,12 @@ def compare_scores(
             row.update(diff=diff, diff_low=low, diff_high=high)
         rows.append(row)
     return rows
+
+
+def certified_score(scores: Sequence[float]) -> float:
+    """Mean minus standard deviation: the score the Hugging Face Deep RL course certifies
+    agents by (it rewards a player that is good on every episode, not on average only)."""
+    s = np.asarray(scores, dtype=np.float64)
+    if s.size == 0:
+        raise ValueError("a certified score needs at least one episode")
+    return float(s.mean() - s.std())
