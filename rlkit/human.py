@@ -74,6 +74,10 @@ class PlayedEpisode:
     rewards: list[float] = field(default_factory=list)
     complete: bool = False
 
+    def __post_init__(self) -> None:
+        # As JSON will give them back (tuples become lists), so a record equals its reload.
+        self.env_kwargs = json.loads(json.dumps(self.env_kwargs))
+
     @property
     def frame_skip(self) -> int:
         return int(self.env_kwargs.get("frame_skip", 1))
@@ -158,11 +162,6 @@ def _is(kind: str, v: Any) -> Any:
     return v
 
 
-def _jsonable(kwargs: dict[str, Any]) -> dict[str, Any]:
-    # Tuples (resolution) come back from JSON as lists; make_env takes either.
-    return json.loads(json.dumps(kwargs))
-
-
 def play_episode(
     act: Callable[[np.ndarray], int],
     env_id: str,
@@ -190,7 +189,7 @@ def play_episode(
     :param on_step: called with the record after each step (a widget's score display).
     """
     kwargs = dict(env_kwargs or {})
-    ep = PlayedEpisode(env_id, _jsonable(kwargs), int(seed), player)
+    ep = PlayedEpisode(env_id, kwargs, int(seed), player)
     owned = env is None
     if owned:
         from rlkit.envs import make_env

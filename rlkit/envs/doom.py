@@ -22,6 +22,7 @@ import sys
 import tempfile
 import time
 import weakref
+from collections.abc import Callable
 from typing import Any
 
 import gymnasium as gym
@@ -318,7 +319,7 @@ class ViZDoomEnv(gym.Env):
             self._frames[:-1] = self._frames[-1]
         return self._frames.copy(), self._read_info(state)
 
-    def step(self, action):
+    def _check_action(self, action) -> int:
         try:
             a = operator.index(action)
         except TypeError:
@@ -328,11 +329,40 @@ class ViZDoomEnv(gym.Env):
                 f"action {action!r} is not valid; valid: integers 0..{self._n_actions - 1} "
                 f"({', '.join(self.action_names)})"
             )
+        return a
+
+    def step(self, action):
+        a = self._check_action(action)
         if self._ended:
             raise RuntimeError("the episode has ended; call reset() before step()")
         if self.realtime:
             self._wait_for_game_clock()
-        reward = self.game.make_action(self._action_lists[a], self.frame_skip)
+        return self._outcome(self.game.make_action(self._action_lists[a], self.frame_skip))
+
+    def step_showing(self, action, every: int, show: Callable[[np.ndarray, int], None]):
+        """:meth:`step`, with the engine advanced ``every`` tics at a time and ``show(rgb, tics)``
+        called with the colour screen and the tics played of this step between (a game a person watches at every tic or every
+        second one while the action repeats for the frame skip). The game comes out as
+        :meth:`step` leaves it: a recording made here replays through :meth:`step`."""
+        if self.render_mode != "rgb_array":
+            raise RuntimeError("step_showing() needs render_mode='rgb_array' when the env is made")
+        self._check_action(action)
+        if self._ended:
+            raise RuntimeError("the episode has ended; call reset() before step()")
+        game, reward, left = self.game, 0.0, self.frame_skip
+        game.set_action(self._action_lists[int(action)])
+        while left > 0:
+            n = min(int(every), left)
+            game.advance_action(n)
+            reward += game.get_last_reward()
+            left -= n
+            if game.is_episode_finished():
+                break
+            if left > 0:
+                show(game.get_state().screen_buffer, self.frame_skip - left)
+        return self._outcome(reward)
+
+    def _outcome(self, reward: float):
         terminated = truncated = False
         if self.game.is_episode_finished():
             state = None
