@@ -316,3 +316,135 @@ def test_dashboard_renders_in_jupyterlab(tmp_path):
         assert fill == "100%", f"training is done but the progress bar is filled to {fill}"
     # The curves, and the game frame the agent sees (Doom observations are images).
     assert len(images) >= 2, f"expected the curves and the game frame, got images {images}"
+
+
+GAME_SCREENSHOT = ROOT / "runs" / "jupyterlab" / "game.png"
+GAME_RATE = ROOT / "runs" / "jupyterlab" / "game-rate.json"
+GAME_S = 120  # the kernel's first import of torch and vizdoom, then the engine's start
+
+
+def _game_notebook(dest: Path, out_dir: Path) -> None:
+    cells = [
+        nbformat.v4.new_markdown_cell("# You play (tests/test_jupyterlab.py)"),
+        nbformat.v4.new_code_cell(
+            "from rlkit.ui.game import GameWidget\n\n"
+            f"game = GameWidget('vizdoom:simpler_basic', {str(out_dir)!r},\n"
+            "                  env_kwargs={'resolution': (30, 45), 'frame_skip': 12})\n"
+            "game"
+        ),
+    ]
+    nb = nbformat.v4.new_notebook(cells=cells)
+    nb.metadata["kernelspec"] = {
+        "name": KERNEL,
+        "display_name": "Python (rlkit)",
+        "language": "python",
+    }
+    nbformat.write(nb, dest)
+
+
+def _status(page) -> str:
+    return page.locator(".rlkit-game-bar").first.inner_text()
+
+
+def test_a_person_plays_the_game_widget_with_real_keys(tmp_path):
+    """Chromium presses the keys: the frame changes, the actions reach the env, an episode
+    ends and its record is written. The frame rate the browser drew and the key-to-effect
+    latency are recorded in runs/jupyterlab/game-rate.json (measured, never asserted)."""
+    if not CHROMIUM.exists():
+        pytest.skip(f"no {CHROMIUM} (install it with `make browser`, as root with apt-get)")
+    from playwright.sync_api import Error as PlaywrightError
+    from playwright.sync_api import sync_playwright
+
+    from rlkit.human import load_played
+
+    root_dir, out = tmp_path / "lab", tmp_path / "me"
+    root_dir.mkdir()
+    _game_notebook(root_dir / "game.ipynb", out)
+    GAME_SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+    with _jupyterlab(root_dir, tmp_path) as url, sync_playwright() as pw:
+        browser = pw.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
+        )
+        try:
+            page = browser.new_page(viewport={"width": 1200, "height": 900})
+            errors: list[str] = []  # the browser's own words, for a failure's message
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.on("console", lambda m: m.type == "error" and errors.append(m.text))
+            page.goto(url.format("game.ipynb"), timeout=PAGE_LOAD_S * 1000)
+            page.wait_for_function(KERNEL_IDLE_JS, timeout=PAGE_LOAD_S * 1000, polling=250)
+            page.locator(".lm-MenuBar-item", has_text="Run").first.click()
+            page.locator(".lm-Menu-item", has_text="Run All Cells").first.click()
+            try:
+                page.wait_for_selector(".rlkit-game", timeout=GAME_S * 1000)
+            except PlaywrightError:
+                page.screenshot(path=str(GAME_SCREENSHOT), full_page=True)
+                pytest.fail(
+                    f"no game widget rendered within {GAME_S} s (screenshot: "
+                    f"{GAME_SCREENSHOT}); the page shows:\n{_short(page.evaluate(OUTPUT_TEXT_JS))}"
+                    f"\nbrowser errors: {_short(chr(10).join(errors))}"
+                )
+            game = page.locator(".rlkit-game").first
+            assert "ArrowRight: MOVE_RIGHT" in game.inner_text()
+
+            game.locator("button", has_text="start").click()
+            page.wait_for_function(
+                "() => { const i = document.querySelector('.rlkit-game img');"
+                " return i && i.naturalWidth > 0; }",
+                timeout=GAME_S * 1000,
+            )
+            first_src = game.locator("img").get_attribute("src")
+            game.click()  # focus, as a person clicks the game before playing
+            page.keyboard.down("ArrowRight")
+            page.wait_for_function(
+                "() => Number(document.querySelector('.rlkit-game img').dataset.tic) >= 36",
+                timeout=GAME_S * 1000,
+            )
+            page.keyboard.up("ArrowRight")
+            assert game.locator("img").get_attribute("src") != first_src  # the frame changed
+            page.keyboard.down(" ")  # fire until the episode ends (a kill or the timeout)
+            page.wait_for_function(
+                "() => /episode 0 over/.test(document.querySelector('.rlkit-game-bar').innerText)",
+                timeout=GAME_S * 1000,
+            )
+            page.keyboard.up(" ")
+            game.scroll_into_view_if_needed()
+            page.screenshot(path=str(GAME_SCREENSHOT))
+            seen = page.evaluate("() => window.rlkitGame")
+            status = _status(page)
+        finally:
+            browser.close()
+
+    (ep,) = load_played(out)
+    assert ep.complete and ep.player == "you"
+    right, attack = 1, 2  # simpler_basic's buttons: MOVE_LEFT, MOVE_RIGHT, ATTACK
+    # The keys as pressed, in order: MOVE_RIGHT first, ATTACK last (no key: the game waits).
+    assert ep.actions[0] == right and ep.actions[-1] == attack
+    assert set(ep.actions) <= {right, attack} and ep.actions.count(right) >= 3
+    assert f"score {ep.score:g}" in status
+
+    frames = seen["frames"]
+    downs = [t for t, _ in seen["keys"]]
+    # Key-to-effect: from a key going down to the first frame drawn past the tic it was at.
+    latencies = []
+    for t in downs:
+        before = [tic for ft, tic in frames if ft <= t]
+        after = [ft for ft, tic in frames if ft > t and tic > (before[-1] if before else -1)]
+        if after:
+            latencies.append(after[0] - t)
+    playing = [ft for ft, tic in frames if tic > 0]
+    fps = (len(playing) - 1) / ((playing[-1] - playing[0]) / 1000) if len(playing) > 1 else 0
+    record = {
+        "what": "frames the browser drew while the game ran, and key-to-effect latency",
+        "frames_drawn": len(frames),
+        "frames_per_s": round(fps, 1),
+        "key_to_effect_ms": [round(x, 1) for x in latencies],
+        "key_to_effect_median_ms": round(sorted(latencies)[len(latencies) // 2], 1)
+        if latencies
+        else None,
+        "frame": [320, 240],
+        "show_every_tics": 2,
+        "frame_skip": 12,
+    }
+    GAME_RATE.write_text(json.dumps(record, indent=2) + "\n")
+    print(f"game widget: {record}; screenshot {GAME_SCREENSHOT}")
+    assert len(frames) > 20 and latencies, f"too little reached the browser: {record}"

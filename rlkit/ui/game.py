@@ -96,9 +96,12 @@ function render({ model, el }) {
     legend.textContent = model.get("legend");
   }
   function sendKeys() { model.set("held", held.slice()); model.save_changes(); }
+  // What a test (or a curious person) can read back: when keys went down, when frames drew.
+  const seen = (window.rlkitGame = window.rlkitGame || { keys: [], frames: [] });
   box.addEventListener("keydown", (e) => {
-    if (!model.get("keys").includes(e.key)) return;
+    if (!model.get("key_names").includes(e.key)) return;
     e.preventDefault();
+    if (!e.repeat) seen.keys.push([performance.now(), e.key]);
     if (!held.includes(e.key)) { held.push(e.key); sendKeys(); }
   });
   box.addEventListener("keyup", (e) => {
@@ -107,6 +110,7 @@ function render({ model, el }) {
   });
   box.addEventListener("blur", () => { held.length = 0; sendKeys(); });
   img.addEventListener("load", () => {
+    seen.frames.push([performance.now(), Number(img.dataset.tic)]);
     model.set("shown", model.get("shown") + 1); model.save_changes();
   });
   start.addEventListener("click", () => { model.send({ cmd: "start" }); box.focus(); });
@@ -144,7 +148,7 @@ class GameWidget(anywidget.AnyWidget):
     tic = traitlets.Int(0).tag(sync=True)
     status_line = traitlets.Unicode("").tag(sync=True)
     legend = traitlets.Unicode("").tag(sync=True)
-    keys = traitlets.List(traitlets.Unicode()).tag(sync=True)
+    key_names = traitlets.List(traitlets.Unicode()).tag(sync=True)  # not "keys": a Widget's own
     held = traitlets.List(traitlets.Unicode()).tag(sync=True)
     shown = traitlets.Int(0).tag(sync=True)  # frames the browser decoded (its frame rate)
 
@@ -185,7 +189,7 @@ class GameWidget(anywidget.AnyWidget):
             raise
         self.env = env
         super().__init__()
-        self.keys = list(self._keymap)
+        self.key_names = list(self._keymap)
         names = env.unwrapped.action_names
         shown = {" ": "space"}
         self.legend = "  ".join(f"{shown.get(k, k)}: {names[i]}" for k, i in self._keymap.items())
