@@ -38,6 +38,11 @@ def test_a_scripted_player_plays_through_the_widget_and_its_episode_replays(tmp_
     assert set(range(2, 12 * (len(ep.actions) - 1), 2)) <= set(tics)
     (recorded,) = load_played(tmp_path / "me")
     assert recorded == ep and replay(recorded).score == ep.score
+    again = GameWidget(ENV, tmp_path / "me", seed=5, env_kwargs=KW)  # a re-run cell
+    try:
+        assert again.next_seed() == 6  # seed 5 is played: the log goes on, never repeats it
+    finally:
+        again.close()
     assert w.frame[:2] == b"\xff\xd8"  # a JPEG the browser can show
 
 

@@ -403,7 +403,7 @@ def test_a_person_plays_the_game_widget_with_real_keys(tmp_path):
             assert game.locator("img").get_attribute("src") != first_src  # the frame changed
             page.keyboard.down(" ")  # fire until the episode ends (a kill or the timeout)
             page.wait_for_function(
-                "() => /episode 0 over/.test(document.querySelector('.rlkit-game-bar').innerText)",
+                "() => /seed 0 over/.test(document.querySelector('.rlkit-game-bar').innerText)",
                 timeout=GAME_S * 1000,
             )
             page.keyboard.up(" ")

@@ -340,10 +340,11 @@ class ViZDoomEnv(gym.Env):
         return self._outcome(self.game.make_action(self._action_lists[a], self.frame_skip))
 
     def step_showing(self, action, every: int, show: Callable[[np.ndarray, int], None]):
-        """:meth:`step`, with the engine advanced ``every`` tics at a time and ``show(rgb, tics)``
-        called with the colour screen and the tics played of this step between (a game a person watches at every tic or every
-        second one while the action repeats for the frame skip). The game comes out as
-        :meth:`step` leaves it: a recording made here replays through :meth:`step`."""
+        """:meth:`step`, with the engine advanced ``every`` tics at a time, and between them
+        ``show(rgb, tics)`` called with the colour screen and the tics played of this step (a
+        game a person watches at every tic or every second one while the action repeats for
+        the frame skip). The game comes out as :meth:`step` leaves it: a recording made here
+        replays through :meth:`step`."""
         if self.render_mode != "rgb_array":
             raise RuntimeError("step_showing() needs render_mode='rgb_array' when the env is made")
         self._check_action(action)

@@ -27,7 +27,7 @@ import numpy as np
 import traitlets
 
 from rlkit.errors import UserError
-from rlkit.human import PlayedEpisode, PlayLog
+from rlkit.human import PlayedEpisode, PlayLog, load_played
 
 __all__ = ["KEYS", "GameWidget", "key_map"]
 
@@ -241,7 +241,7 @@ class GameWidget(anywidget.AnyWidget):
         """Play one episode with ``act(obs) -> action`` (``None``: wait for a key) and record
         it. The keyboard plays through here, and so does a scripted stand-in in batch runs
         (``realtime=False``: as fast as the engine goes)."""
-        seed = self.seed + len(self.episodes)
+        seed = self.next_seed()
         env = self.env.unwrapped
         obs, _ = env.reset(seed=seed)
         ep = PlayedEpisode(self.env_id, dict(self.env_kwargs), seed, self.player)
@@ -276,8 +276,22 @@ class GameWidget(anywidget.AnyWidget):
         if ep.actions:  # an episode stopped before its first action holds nothing to keep
             self.play_log.add(ep)
         end = "over" if ep.complete else "stopped half way (recorded as such)"
-        self._status(f"episode {seed} {end}: score {ep.score:g}; press start for seed {seed + 1}")
+        self._status(
+            f"seed {seed} {end}: score {ep.score:g}; press start for seed {self.next_seed()}"
+        )
         return ep
+
+    def next_seed(self) -> int:
+        """The first seed from ``seed`` up that the play log holds no finished episode of: a
+        re-run cell or a new session goes on where the last one stopped, and never replays a
+        seed into a second record of it."""
+        done = {e.seed for e in self.episodes if e.complete}
+        if self.play_log.episodes():
+            done |= {e.seed for e in load_played(self.play_log.path)}
+        s = self.seed
+        while s in done:
+            s += 1
+        return s
 
     def _show(self, rgb: np.ndarray, tic: int, ep: PlayedEpisode) -> None:
         self.frames_sent += 1
