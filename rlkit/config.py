@@ -289,9 +289,18 @@ class DQNConfig(RunConfig):
     compile: bool = checked(False, BOOL)
     """``torch.compile`` the TD loss and its backward: seconds of compiling at the first update
     (and per new batch shape), so it pays only on long runs."""
+    demos: str | None = checked(None, optional(NON_EMPTY_STR))
+    """A play log folder or a recorded episode (:mod:`rlkit.human`): its complete episodes are
+    replayed into the replay buffer before the first env step (DQfD's prefill, Hester et al.
+    2018, in its simplest form). They must have been played on this config's env."""
 
     def check_relations(self) -> None:
         super().check_relations()
+        if self.demos is not None and self.num_envs != 1:
+            raise ConfigError(
+                f"config field 'demos' needs num_envs = 1 (got {self.num_envs}): a recorded "
+                "episode fills one env's column of the replay buffer"
+            )
         if self.batch_size > self.buffer_size:
             raise ConfigError(
                 f"config field 'batch_size' = {self.batch_size!r} is out of range; valid: at "

@@ -153,6 +153,10 @@ class DQNAgent:
     def start(self) -> None:
         if len(self.buffer):  # resumed with its buffer: the envs start fresh episodes now
             self.buffer.cut_episodes()
+        elif self.config.demos is not None:
+            from rlkit.buffers.demos import prefill
+
+            self.demo_transitions = prefill(self.buffer, self.config)
 
     def iterate(self, run) -> None:
         """Act epsilon-greedily for one collection (one step of every env in lock-step; the
