@@ -371,7 +371,7 @@ def versus(
     :param seed: the first seed of the agent's evaluation.
     :param min_episodes: below this many shared seeds the sentence says there are too few.
     """
-    from rlkit.stats import certified_score, paired_bootstrap_diff
+    from rlkit.stats import bootstrap_diff, certified_score
 
     by_seed = {seed + i: s for i, s in enumerate(agent.scores)}
     pairs = sorted(
@@ -385,7 +385,7 @@ def versus(
     seeds = [p[0] for p in pairs]
     theirs = [p[1] for p in pairs]
     yours = [p[2] for p in pairs]
-    lead, low, high = paired_bootstrap_diff(theirs, yours)
+    lead, low, high = bootstrap_diff(theirs, yours, paired=True)
     n = len(pairs)
     if n < min_episodes:
         verdict = (

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["bootstrap_diff", "certified_score", "compare_scores", "paired_bootstrap_diff"]
+__all__ = ["bootstrap_diff", "certified_score", "compare_scores"]
 
 
 def bootstrap_diff(
@@ -21,6 +21,7 @@ def bootstrap_diff(
     n_boot: int = 10_000,
     confidence: float = 0.95,
     seed: int = 0,
+    paired: bool = False,
 ) -> tuple[float, float, float]:
     """The difference of means ``mean(a) - mean(b)`` and its percentile bootstrap interval.
 
@@ -29,49 +30,31 @@ def bootstrap_diff(
     :param n_boot: bootstrap resamples.
     :param confidence: the interval's coverage, in (0, 1).
     :param seed: seeds the resampling, so the interval is reproducible.
+    :param paired: ``a[i]`` and ``b[i]`` were played on one seed: the seeds are resampled and
+        each keeps its pair (an easy seed is easy for both, and that shared luck drops out of
+        the interval); else each player's episodes are resampled on their own.
     :return: ``(difference, low, high)``.
     """
     x, y = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    if x.size == 0 or y.size == 0:
-        raise ValueError("both players need at least one episode score")
-    if not 0 < confidence < 1:
-        raise ValueError(f"confidence must lie in (0, 1), got {confidence}")
-    rng = np.random.default_rng(seed)
-    # Means of resampled episodes, drawn for both players at once: (n_boot,) each.
-    mx = x[rng.integers(0, x.size, size=(n_boot, x.size))].mean(axis=1)
-    my = y[rng.integers(0, y.size, size=(n_boot, y.size))].mean(axis=1)
-    tail = (1 - confidence) / 2 * 100
-    low, high = np.percentile(mx - my, [tail, 100 - tail])
-    return float(x.mean() - y.mean()), float(low), float(high)
-
-
-def paired_bootstrap_diff(
-    a: Sequence[float],
-    b: Sequence[float],
-    n_boot: int = 10_000,
-    confidence: float = 0.95,
-    seed: int = 0,
-) -> tuple[float, float, float]:
-    """Like :func:`bootstrap_diff` for two players on the same seeded episodes: ``a[i]`` and
-    ``b[i]`` were played on one seed, so the seeds are resampled and each keeps its pair (an
-    easy seed is easy for both, and that shared luck drops out of the interval).
-
-    :return: ``(mean(a - b), low, high)``.
-    """
-    x, y = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    if x.size == 0 or x.shape != y.shape:
+    if x.size == 0 or y.size == 0 or (paired and x.shape != y.shape):
         raise ValueError(
-            f"a paired comparison needs the same number (≥ 1) of episodes per player, got "
-            f"{x.size} and {y.size}"
+            "both players need at least one episode score"
+            + (f", the same number when paired (got {x.size} and {y.size})" if paired else "")
         )
     if not 0 < confidence < 1:
         raise ValueError(f"confidence must lie in (0, 1), got {confidence}")
-    d = x - y
     rng = np.random.default_rng(seed)
-    means = d[rng.integers(0, d.size, size=(n_boot, d.size))].mean(axis=1)
+    if paired:
+        d = x - y
+        diffs = d[rng.integers(0, d.size, size=(n_boot, d.size))].mean(axis=1)
+    else:
+        # Means of resampled episodes, drawn for both players at once: (n_boot,) each.
+        mx = x[rng.integers(0, x.size, size=(n_boot, x.size))].mean(axis=1)
+        my = y[rng.integers(0, y.size, size=(n_boot, y.size))].mean(axis=1)
+        diffs = mx - my
     tail = (1 - confidence) / 2 * 100
-    low, high = np.percentile(means, [tail, 100 - tail])
-    return float(d.mean()), float(low), float(high)
+    low, high = np.percentile(diffs, [tail, 100 - tail])
+    return float(x.mean() - y.mean()), float(low), float(high)
 
 
 def compare_scores(

@@ -22,7 +22,7 @@ from rlkit.human import (
     versus,
 )
 from rlkit.run_folder import RunFolderBusy
-from rlkit.stats import certified_score, paired_bootstrap_diff
+from rlkit.stats import bootstrap_diff, certified_score
 
 ENV = "vizdoom:simpler_basic"
 KW = {"resolution": (30, 45), "frame_skip": 12}
@@ -139,10 +139,11 @@ def test_the_paired_bootstrap_drops_the_shared_luck_of_a_seed():
     rng = np.random.default_rng(0)
     luck = rng.normal(0, 30, 40)  # some seeds are easy for both players
     a, b = 60 + luck, 55 + luck
-    diff, low, high = paired_bootstrap_diff(a, b)
+    diff, low, high = bootstrap_diff(a, b, paired=True)
     assert diff == pytest.approx(5) and low == pytest.approx(5) and high == pytest.approx(5)
-    with pytest.raises(ValueError, match="same number"):
-        paired_bootstrap_diff([1, 2], [1])
+    with pytest.raises(ValueError, match="the same number when paired"):
+        bootstrap_diff([1, 2], [1], paired=True)
+    assert bootstrap_diff(a, b)[2] - bootstrap_diff(a, b)[1] > 10  # unpaired: the luck stays
 
 
 def test_versus_pairs_seeds_and_says_when_too_few(scripted):

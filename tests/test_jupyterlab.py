@@ -63,19 +63,10 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _dashboard_notebook(dest: Path, out_dir: Path) -> None:
-    """A small notebook of this test's own: a short DQN run on ViZDoom with the live dashboard
-    (the notebooks themselves are executed once, by ``make test``'s CI run)."""
-    cells = [
-        nbformat.v4.new_markdown_cell("# The live dashboard (tests/test_jupyterlab.py)"),
-        nbformat.v4.new_code_cell(
-            "import rlkit\n\n"
-            f"cfg = rlkit.preset('vizdoom_simpler_basic', **{OVERRIDES!r})\n"
-            f"result = rlkit.train(cfg, device='cpu', run_dir={str(out_dir)!r},\n"
-            "                     callbacks=[rlkit.Dashboard()])\n"
-            "print(result.summary())"
-        ),
-    ]
+def _write_notebook(dest: Path, title: str, code: str) -> None:
+    """A small notebook of a test's own, one markdown title and one code cell, on the rlkit
+    kernel (the notebooks themselves are executed once, by ``make test``'s CI run)."""
+    cells = [nbformat.v4.new_markdown_cell(f"# {title}"), nbformat.v4.new_code_cell(code)]
     nb = nbformat.v4.new_notebook(cells=cells)
     nb.metadata["kernelspec"] = {
         "name": KERNEL,
@@ -83,6 +74,19 @@ def _dashboard_notebook(dest: Path, out_dir: Path) -> None:
         "language": "python",
     }
     nbformat.write(nb, dest)
+
+
+def _dashboard_notebook(dest: Path, out_dir: Path) -> None:
+    """A short DQN run on ViZDoom with the live dashboard."""
+    _write_notebook(
+        dest,
+        "The live dashboard (tests/test_jupyterlab.py)",
+        "import rlkit\n\n"
+        f"cfg = rlkit.preset('vizdoom_simpler_basic', **{OVERRIDES!r})\n"
+        f"result = rlkit.train(cfg, device='cpu', run_dir={str(out_dir)!r},\n"
+        "                     callbacks=[rlkit.Dashboard()])\n"
+        "print(result.summary())",
+    )
 
 
 def _get(url: str, timeout: float = 5) -> bytes:
@@ -324,22 +328,14 @@ GAME_S = 120  # the kernel's first import of torch and vizdoom, then the engine'
 
 
 def _game_notebook(dest: Path, out_dir: Path) -> None:
-    cells = [
-        nbformat.v4.new_markdown_cell("# You play (tests/test_jupyterlab.py)"),
-        nbformat.v4.new_code_cell(
-            "from rlkit.ui.game import GameWidget\n\n"
-            f"game = GameWidget('vizdoom:simpler_basic', {str(out_dir)!r},\n"
-            "                  env_kwargs={'resolution': (30, 45), 'frame_skip': 12})\n"
-            "game"
-        ),
-    ]
-    nb = nbformat.v4.new_notebook(cells=cells)
-    nb.metadata["kernelspec"] = {
-        "name": KERNEL,
-        "display_name": "Python (rlkit)",
-        "language": "python",
-    }
-    nbformat.write(nb, dest)
+    _write_notebook(
+        dest,
+        "You play (tests/test_jupyterlab.py)",
+        "from rlkit.ui.game import GameWidget\n\n"
+        f"game = GameWidget('vizdoom:simpler_basic', {str(out_dir)!r},\n"
+        "                  env_kwargs={'resolution': (30, 45), 'frame_skip': 12})\n"
+        "game",
+    )
 
 
 def _status(page) -> str:
