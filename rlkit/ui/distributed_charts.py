@@ -49,6 +49,13 @@ def plot_worker_scaling(
     fig, ax = figure_and_axes(ax, (6, 4))
     ticks: set[float] = set()
     top = 0.0
+    # At each count the highest point's label goes above it and the others' below: two setups
+    # measured close together must not put their labels on one spot (which a fixed side per
+    # setup did, whenever the lower setup's label sat just above the higher one's).
+    highest: dict[float, float] = {}
+    for rates in series.values():
+        for n, v in rates.items():
+            highest[float(n)] = max(highest.get(float(n), -np.inf), float(v))
     for i, (label, rates) in enumerate(series.items()):
         pairs = sorted((float(n), float(v)) for n, v in rates.items())
         x, y = np.array([p[0] for p in pairs]), np.array([p[1] for p in pairs])
@@ -65,7 +72,7 @@ def plot_worker_scaling(
                 f"{yi / li:.0%} of ideal",
                 (xi, yi),
                 textcoords="offset points",
-                xytext=(-6, 6 if i % 2 else -14),
+                xytext=(-6, 6 if yi >= highest[float(xi)] else -14),
                 ha="right",
                 fontsize="small",
                 color=color,
